@@ -7,18 +7,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError, UserError } from "../core/errors.ts";
-import { createRegistries, type Registries } from "../core/registries.ts";
-import { registerBundled } from "../plugins/bundled.ts";
-
-/** The toolkit version, from deno.json. */
-export const VERSION: string = JSON.parse(
-  Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
-).version;
-
-/** Registries holding every bundled plugin. */
-export function bundledRegistries(): Registries {
-  return registerBundled(createRegistries());
-}
+export { VERSION } from "../core/version.ts";
+export { bundledRegistries } from "../plugins/bundled.ts";
 
 /** node:util parseArgs, with its errors turned into one ConfigError line. */
 export function parseFlags<T extends ParseArgsConfig["options"]>(
