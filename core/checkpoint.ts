@@ -43,7 +43,11 @@ export function writeCheckpoint<S>(path: string, checkpoint: Checkpoint<S>) {
   prefix.set(header, 12);
   prefix.fill(0x20, 12 + header.length);
   const tmp = `${path}.tmp-${Deno.pid}`;
-  const file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+  const file = Deno.openSync(tmp, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
   try {
     writeAll(file, prefix);
     for (const t of checkpoint.tensors) {
@@ -113,7 +117,11 @@ export function readCheckpoint<S>(path: string): Checkpoint<S> {
 /** Writes a text file atomically (temp file, fsync, rename). */
 export function writeTextAtomic(path: string, text: string) {
   const tmp = `${path}.tmp-${Deno.pid}`;
-  const file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+  const file = Deno.openSync(tmp, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
   try {
     writeAll(file, new TextEncoder().encode(text));
     file.syncSync();
@@ -126,7 +134,11 @@ export function writeTextAtomic(path: string, text: string) {
 /** Writes binary data atomically (temp file, fsync, rename). */
 export function writeBytesAtomic(path: string, bytes: Uint8Array) {
   const tmp = `${path}.tmp-${Deno.pid}`;
-  const file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+  const file = Deno.openSync(tmp, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
   try {
     writeAll(file, bytes);
     file.syncSync();

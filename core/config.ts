@@ -263,9 +263,9 @@ function checkNode(key: string, value: unknown, node: Node): unknown {
     case "section": {
       if (!isMapping(value)) {
         throw new ConfigError(
-          `Config key "${key}" is ${show(value)}; expected a mapping with keys ${
-            oneOf(Object.keys(node.keys))
-          }`,
+          `Config key "${key}" is ${
+            show(value)
+          }; expected a mapping with keys ${oneOf(Object.keys(node.keys))}`,
         );
       }
       const out: Record<string, unknown> = {};
@@ -299,7 +299,9 @@ function checkNode(key: string, value: unknown, node: Node): unknown {
       return value;
     case "number":
       if (typeof value !== "number" || !Number.isFinite(value)) throw bad();
-      if (node.exclusiveMin ? value <= (node.min ?? 0) : value < (node.min ?? 0)) {
+      if (
+        node.exclusiveMin ? value <= (node.min ?? 0) : value < (node.min ?? 0)
+      ) {
         throw bad();
       }
       return value;
@@ -372,7 +374,10 @@ export function deepMerge(base: unknown, over: unknown): unknown {
 }
 
 /** Parses YAML text into a mapping, with a one-line error naming the source. */
-export function parseYaml(text: string, source: string): Record<string, unknown> {
+export function parseYaml(
+  text: string,
+  source: string,
+): Record<string, unknown> {
   let value: unknown;
   try {
     value = YAML.parse(text);
@@ -400,13 +405,17 @@ export function applySet(
   const eq = assignment.indexOf("=");
   if (eq <= 0) {
     throw new ConfigError(
-      `--set ${show(assignment)} is malformed; expected key.path=value, e.g. --set representation.epochs=5`,
+      `--set ${
+        show(assignment)
+      } is malformed; expected key.path=value, e.g. --set representation.epochs=5`,
     );
   }
   const path = assignment.slice(0, eq).trim().split(".");
   if (path.some((p) => p === "" || p === "__proto__" || p === "constructor")) {
     throw new ConfigError(
-      `--set ${show(assignment)} has an invalid key path; expected dot-separated names such as representation.epochs`,
+      `--set ${
+        show(assignment)
+      } has an invalid key path; expected dot-separated names such as representation.epochs`,
     );
   }
   let value: unknown;

@@ -8,7 +8,10 @@ import * as tf from "@tensorflow/tfjs";
 import type { Dataset } from "./interfaces.ts";
 
 /** The images at `indices` as a float batch `[B, H, W, C]` in [0, 1]. */
-export function readBatch(dataset: Dataset, indices: ArrayLike<number>): tf.Tensor4D {
+export function readBatch(
+  dataset: Dataset,
+  indices: ArrayLike<number>,
+): tf.Tensor4D {
   const bytes = dataset.read(indices);
   const floats = new Float32Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) floats[i] = bytes[i] / 255;
@@ -30,7 +33,10 @@ export function mapBatches(
   let dim = 0;
   for (let start = 0; start < indices.length; start += batchSize) {
     const end = Math.min(indices.length, start + batchSize);
-    const idx = Array.from({ length: end - start }, (_, i) => indices[start + i]);
+    const idx = Array.from(
+      { length: end - start },
+      (_, i) => indices[start + i],
+    );
     const rows = tf.tidy(() => fn(readBatch(dataset, idx)));
     dim = rows.shape[1];
     out ??= new Float32Array(indices.length * dim);

@@ -49,7 +49,9 @@ export class DivergenceError extends UserError {
 export function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (value === undefined) return "undefined";
-  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    return String(value);
+  }
   try {
     const text = JSON.stringify(value);
     return text.length > 80 ? text.slice(0, 77) + "..." : text;

@@ -35,7 +35,10 @@ export interface Backbone {
   /** Length of the feature vector. */
   readonly featureDim: number;
   /** A model from `[B, H, W, C]` images to `[B, featureDim]` features. */
-  build(inputShape: readonly [number, number, number], seed: number): tf.LayersModel;
+  build(
+    inputShape: readonly [number, number, number],
+    seed: number,
+  ): tf.LayersModel;
 }
 
 /** Maps features to an instance embedding or a cluster assignment. */

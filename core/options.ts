@@ -83,9 +83,7 @@ function describe(spec: OptionSpec): string {
 function check(where: string, key: string, value: unknown, spec: OptionSpec) {
   const bad = () =>
     new ConfigError(
-      `${where}: option "${key}" is ${show(value)}; expected ${
-        describe(spec)
-      }`,
+      `${where}: option "${key}" is ${show(value)}; expected ${describe(spec)}`,
     );
   switch (spec.type) {
     case "number": {
@@ -140,7 +138,9 @@ export function readOptions<S extends OptionSchema>(
   const given = raw ?? {};
   if (typeof given !== "object" || Array.isArray(given)) {
     throw new ConfigError(
-      `${where}: options are ${show(raw)}; expected a mapping of option names to values`,
+      `${where}: options are ${
+        show(raw)
+      }; expected a mapping of option names to values`,
     );
   }
   const known = Object.keys(schema);
@@ -162,9 +162,7 @@ export function readOptions<S extends OptionSchema>(
           `${where}: option "${key}" is missing; expected ${describe(spec)}`,
         );
       }
-      out[key] = Array.isArray(spec.default)
-        ? [...spec.default]
-        : spec.default;
+      out[key] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
     } else {
       out[key] = check(where, key, value, spec);
     }
@@ -178,6 +176,8 @@ export function describeOptions(schema: OptionSchema): string[] {
     const def = spec.default === undefined
       ? "required"
       : `default ${JSON.stringify(spec.default)}`;
-    return `${key}: ${describe(spec)} (${def})${spec.doc ? ` - ${spec.doc}` : ""}`;
+    return `${key}: ${describe(spec)} (${def})${
+      spec.doc ? ` - ${spec.doc}` : ""
+    }`;
   });
 }

@@ -16,15 +16,16 @@ import type { Config } from "./config.ts";
 import { configToYaml } from "./config.ts";
 import { ConfigError, DivergenceError, UserError } from "./errors.ts";
 import type { EventBus, Phase, Scores } from "./events.ts";
-import type {
-  Augmentation,
-  Dataset,
-  Head,
-  Neighbours,
-} from "./interfaces.ts";
+import type { Augmentation, Dataset, Head, Neighbours } from "./interfaces.ts";
 import { Rng } from "./random.ts";
 import type { RunPlugins } from "./setup.ts";
-import { argmaxRows, clusterSizes, mapBatches, range, readBatch } from "./data.ts";
+import {
+  argmaxRows,
+  clusterSizes,
+  mapBatches,
+  range,
+  readBatch,
+} from "./data.ts";
 import {
   readCheckpoint,
   type SavedTensor,
@@ -137,7 +138,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunMetrics> {
   writeStatus(runDir, "running");
 
   // resume state, if any
-  const resumed = opts.resume ? loadResume(runDir, config, opts.version) : undefined;
+  const resumed = opts.resume
+    ? loadResume(runDir, config, opts.version)
+    : undefined;
   writeTextAtomic(join(runDir, OUTPUTS.config), configToYaml(config));
 
   // backend and data
@@ -146,7 +149,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunMetrics> {
     type: "run-start",
     runDir,
     config,
-    backend: `${backendInfo.name}${backendInfo.detail ? ` (${backendInfo.detail})` : ""}`,
+    backend: `${backendInfo.name}${
+      backendInfo.detail ? ` (${backendInfo.detail})` : ""
+    }`,
     version: opts.version,
     resumed: resumed !== undefined,
   });
@@ -157,11 +162,19 @@ export async function runPipeline(opts: RunOptions): Promise<RunMetrics> {
   opts.onDataset?.(dataset);
   events.emit({
     type: "info",
-    message: `dataset ${dataset.id}: ${dataset.size} images of ${dataset.shape.join("x")}${
-      dataset.labels ? `, ${dataset.numClasses} classes (labels used only for scores)` : ", no labels"
+    message: `dataset ${dataset.id}: ${dataset.size} images of ${
+      dataset.shape.join("x")
+    }${
+      dataset.labels
+        ? `, ${dataset.numClasses} classes (labels used only for scores)`
+        : ", no labels"
     }`,
   });
-  events.emit({ type: "phase-end", phase: "data", seconds: (performance.now() - phaseStart) / 1000 });
+  events.emit({
+    type: "phase-end",
+    phase: "data",
+    seconds: (performance.now() - phaseStart) / 1000,
+  });
   const clusters = checkAgainstDataset(config, dataset, stages);
   const score = (pred: Int32Array, idx?: Int32Array): Scores | undefined =>
     scorePredictions(plugins, dataset, pred, idx);
@@ -194,22 +207,50 @@ export async function runPipeline(opts: RunOptions): Promise<RunMetrics> {
   if (config.baseline.kmeans && dataset.labels && !metrics.baseline.kmeans) {
     phaseStart = performance.now();
     events.emit({ type: "phase-start", phase: "baseline" });
-    const sample = config.baseline.max_points > 0 && config.baseline.max_points < dataset.size
-      ? new Rng(config.seed + 1).permutation(dataset.size).slice(0, config.baseline.max_points)
+    const sample = config.baseline.max_points > 0 &&
+        config.baseline.max_points < dataset.size
+      ? new Rng(config.seed + 1).permutation(dataset.size).slice(
+        0,
+        config.baseline.max_points,
+      )
       : range(dataset.size);
     const pixels = pixelsOf(dataset, sample);
-    const km = kmeans(pixels, sample.length, pixels.length / sample.length, clusters, new Rng(config.seed + 2), {
-      restarts: config.baseline.restarts,
-    });
+    const km = kmeans(
+      pixels,
+      sample.length,
+      pixels.length / sample.length,
+      clusters,
+      new Rng(config.seed + 2),
+      {
+        restarts: config.baseline.restarts,
+      },
+    );
     metrics.baseline.kmeans = score(km.assignments, sample);
     const seconds = (performance.now() - phaseStart) / 1000;
     metrics.seconds.baseline = seconds;
-    events.emit({ type: "phase-end", phase: "baseline", seconds, scores: metrics.baseline.kmeans });
+    events.emit({
+      type: "phase-end",
+      phase: "baseline",
+      seconds,
+      scores: metrics.baseline.kmeans,
+    });
   }
 
   const ctx: StageContext = {
-    config, plugins, events, runDir, dataset, models, augment, rng, metrics, done,
-    clusters, evalIdx, score, version: opts.version,
+    config,
+    plugins,
+    events,
+    runDir,
+    dataset,
+    models,
+    augment,
+    rng,
+    metrics,
+    done,
+    clusters,
+    evalIdx,
+    score,
+    version: opts.version,
     startEpoch: 0,
     optimizerWeights: undefined,
     best: resumed?.state.best,
@@ -222,7 +263,11 @@ export async function runPipeline(opts: RunOptions): Promise<RunMetrics> {
       ? groupTensors(resumed.tensors, resumed.state.groups, "optimizer")
       : undefined;
     if (resumed?.state.phase === stage && stage === "clustering") {
-      ctx.bestTensors = groupTensors(resumed.tensors, resumed.state.groups, "best");
+      ctx.bestTensors = groupTensors(
+        resumed.tensors,
+        resumed.state.groups,
+        "best",
+      );
     }
     const start = performance.now();
     const before = metrics.seconds[stage] ?? 0;
@@ -239,18 +284,29 @@ export async function runPipeline(opts: RunOptions): Promise<RunMetrics> {
   // final assignment
   phaseStart = performance.now();
   events.emit({ type: "phase-start", phase: "evaluate" });
-  const finalHead = stages.includes("clustering") || stages.includes("selflabel") ||
+  const finalHead =
+    stages.includes("clustering") || stages.includes("selflabel") ||
       done.has("clustering")
-    ? models.heads[ctx.best?.head ?? 0]
-    : models.cluster;
-  const finalActivate = finalHead === models.cluster ? plugins.clusterHead : plugins.clusteringHead;
-  const probs = predictProbs(dataset, models.backbone, finalHead, finalActivate);
+      ? models.heads[ctx.best?.head ?? 0]
+      : models.cluster;
+  const finalActivate = finalHead === models.cluster
+    ? plugins.clusterHead
+    : plugins.clusteringHead;
+  const probs = predictProbs(
+    dataset,
+    models.backbone,
+    finalHead,
+    finalActivate,
+  );
   const { labels, confidence } = argmaxRows(probs, clusters);
   const finalScores = score(labels);
   if (finalScores) Object.assign(metrics, finalScores);
   writeAssignments(runDir, dataset, labels, confidence);
   await saveModels(runDir, models, ctx.best?.head ?? 0);
-  writeTextAtomic(join(runDir, OUTPUTS.metrics), JSON.stringify(metrics, null, 2) + "\n");
+  writeTextAtomic(
+    join(runDir, OUTPUTS.metrics),
+    JSON.stringify(metrics, null, 2) + "\n",
+  );
   events.emit({
     type: "phase-end",
     phase: "evaluate",
@@ -258,7 +314,11 @@ export async function runPipeline(opts: RunOptions): Promise<RunMetrics> {
     scores: finalScores,
   });
   writeStatus(runDir, "finished");
-  events.emit({ type: "run-end", seconds: (performance.now() - t0) / 1000, metrics });
+  events.emit({
+    type: "run-end",
+    seconds: (performance.now() - t0) / 1000,
+    metrics,
+  });
   disposeModels(models);
   return metrics;
 }
@@ -301,7 +361,9 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
     ...(loss.uses.cluster ? [models.cluster] : []),
   ];
   const optimizer = tf.train.adam(cfg.lr);
-  if (ctx.optimizerWeights) await restoreOptimizer(optimizer, ctx.optimizerWeights);
+  if (ctx.optimizerWeights) {
+    await restoreOptimizer(optimizer, ctx.optimizerWeights);
+  }
   const vars = trainableVariables(model);
   events.emit({
     type: "phase-start",
@@ -329,15 +391,27 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
       });
       const terms: Record<string, tf.Scalar> = {};
       const { value, grads } = tf.variableGrads(() => {
-        const h1 = models.backbone.apply(view1, { training: true }) as tf.Tensor2D; // [B, F]
-        const h2 = models.backbone.apply(view2, { training: true }) as tf.Tensor2D;
+        const h1 = models.backbone.apply(view1, {
+          training: true,
+        }) as tf.Tensor2D; // [B, F]
+        const h2 = models.backbone.apply(view2, {
+          training: true,
+        }) as tf.Tensor2D;
         const head = (m: tf.LayersModel, p: Head, h: tf.Tensor2D) =>
           p.activate(m.apply(h, { training: true }) as tf.Tensor2D);
         const dummy = tf.zeros([idx.length, 1]) as tf.Tensor2D;
-        const z1 = loss.uses.instance ? head(models.instance, plugins.instanceHead, h1) : dummy; // [B, 128]
-        const z2 = loss.uses.instance ? head(models.instance, plugins.instanceHead, h2) : dummy;
-        const c1 = loss.uses.cluster ? head(models.cluster, plugins.clusterHead, h1) : dummy; // [B, C]
-        const c2 = loss.uses.cluster ? head(models.cluster, plugins.clusterHead, h2) : dummy;
+        const z1 = loss.uses.instance
+          ? head(models.instance, plugins.instanceHead, h1)
+          : dummy; // [B, 128]
+        const z2 = loss.uses.instance
+          ? head(models.instance, plugins.instanceHead, h2)
+          : dummy;
+        const c1 = loss.uses.cluster
+          ? head(models.cluster, plugins.clusterHead, h1)
+          : dummy; // [B, C]
+        const c2 = loss.uses.cluster
+          ? head(models.cluster, plugins.clusterHead, h2)
+          : dummy;
         const out = loss.compute({ z1, z2, c1, c2 });
         for (const [k, v] of Object.entries(out.terms)) terms[k] = tf.keep(v);
         return out.total;
@@ -380,23 +454,58 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
   optimizer.dispose();
 
   // stage-1 outputs: features, embeddings, and what stage 1 alone scores
-  const features = mapBatches(dataset, range(dataset.size), PREDICT_BATCH, (x) =>
-    models.backbone.apply(x, { training: false }) as tf.Tensor2D);
-  const embeddings = mapBatches(dataset, range(dataset.size), PREDICT_BATCH, (x) =>
-    plugins.instanceHead.activate(
-      models.instance.apply(models.backbone.apply(x, { training: false }), { training: false }) as tf.Tensor2D,
-    ));
-  writeMatrix(ctx.runDir, OUTPUTS.features, features.data, dataset.size, features.dim);
-  writeMatrix(ctx.runDir, OUTPUTS.embeddings, embeddings.data, dataset.size, embeddings.dim);
+  const features = mapBatches(
+    dataset,
+    range(dataset.size),
+    PREDICT_BATCH,
+    (x) => models.backbone.apply(x, { training: false }) as tf.Tensor2D,
+  );
+  const embeddings = mapBatches(
+    dataset,
+    range(dataset.size),
+    PREDICT_BATCH,
+    (x) =>
+      plugins.instanceHead.activate(
+        models.instance.apply(models.backbone.apply(x, { training: false }), {
+          training: false,
+        }) as tf.Tensor2D,
+      ),
+  );
+  writeMatrix(
+    ctx.runDir,
+    OUTPUTS.features,
+    features.data,
+    dataset.size,
+    features.dim,
+  );
+  writeMatrix(
+    ctx.runDir,
+    OUTPUTS.embeddings,
+    embeddings.data,
+    dataset.size,
+    embeddings.dim,
+  );
   if (dataset.labels) {
     if (loss.uses.cluster) {
-      const probs = predictProbs(dataset, models.backbone, models.cluster, plugins.clusterHead);
+      const probs = predictProbs(
+        dataset,
+        models.backbone,
+        models.cluster,
+        plugins.clusterHead,
+      );
       const s = ctx.score(argmaxRows(probs, ctx.clusters).labels);
       if (s) ctx.metrics.stages.representation = s;
     }
-    const km = kmeans(features.data, dataset.size, features.dim, ctx.clusters, new Rng(config.seed + 3), {
-      restarts: config.baseline.restarts,
-    });
+    const km = kmeans(
+      features.data,
+      dataset.size,
+      features.dim,
+      ctx.clusters,
+      new Rng(config.seed + 3),
+      {
+        restarts: config.baseline.restarts,
+      },
+    );
     const s = ctx.score(km.assignments);
     if (s) ctx.metrics.stages.representation_kmeans = s;
   }
@@ -404,7 +513,8 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
     type: "phase-end",
     phase: "representation",
     seconds: ctx.phaseClock!(),
-    scores: ctx.metrics.stages.representation ?? ctx.metrics.stages.representation_kmeans,
+    scores: ctx.metrics.stages.representation ??
+      ctx.metrics.stages.representation_kmeans,
   });
 }
 
@@ -415,12 +525,16 @@ async function mineNeighbours(ctx: StageContext, from?: string): Promise<void> {
   const { config, plugins, events, dataset } = ctx;
   const start = performance.now();
   events.emit({ type: "phase-start", phase: "mine" });
-  const file = config.mine.features === "instance" ? OUTPUTS.embeddings : OUTPUTS.features;
+  const file = config.mine.features === "instance"
+    ? OUTPUTS.embeddings
+    : OUTPUTS.features;
   const source = ctx.done.has("representation") || !from ? ctx.runDir : from;
   const { data, n, dim } = readMatrix(source, file, dataset.size);
   const neighbours = await plugins.search.search(data, n, dim, config.mine.k);
   writeNeighbours(ctx.runDir, neighbours, n);
-  const purity = dataset.labels ? purityOf(neighbours, dataset.labels) : undefined;
+  const purity = dataset.labels
+    ? purityOf(neighbours, dataset.labels)
+    : undefined;
   if (purity !== undefined) ctx.metrics.neighbour_purity = purity;
   const seconds = (performance.now() - start) / 1000;
   events.emit({ type: "neighbours", k: config.mine.k, purity, seconds });
@@ -431,7 +545,10 @@ async function mineNeighbours(ctx: StageContext, from?: string): Promise<void> {
 // stage 2b: clustering with the kNN (SCAN) loss; the head and epoch with the
 // lowest loss are kept, no labels are used to choose
 
-async function trainClustering(ctx: StageContext, from?: string): Promise<void> {
+async function trainClustering(
+  ctx: StageContext,
+  from?: string,
+): Promise<void> {
   const { config, plugins, events, dataset, models, rng } = ctx;
   const cfg = config.clustering;
   const source = ctx.done.has("mine") || !from ? ctx.runDir : from;
@@ -440,11 +557,22 @@ async function trainClustering(ctx: StageContext, from?: string): Promise<void> 
   const n = dataset.size;
   const batch = cfg.batch_size;
   const steps = Math.floor(n / batch);
-  const trained = cfg.update_backbone ? [models.backbone, ...models.heads] : models.heads;
+  const trained = cfg.update_backbone
+    ? [models.backbone, ...models.heads]
+    : models.heads;
   const vars = trainableVariables(trained);
   const optimizer = tf.train.adam(cfg.lr);
-  if (ctx.optimizerWeights) await restoreOptimizer(optimizer, ctx.optimizerWeights);
+  if (ctx.optimizerWeights) {
+    await restoreOptimizer(optimizer, ctx.optimizerWeights);
+  }
   let bestWeights = ctx.bestTensors?.map((t) => tf.tensor(t.data, t.shape));
+  const cached = !cfg.update_backbone && !cfg.augment
+    ? (() => {
+      const f = mapBatches(dataset, range(n), PREDICT_BATCH, (x) =>
+        models.backbone.apply(x, { training: false }) as tf.Tensor2D);
+      return tf.tensor2d(f.data, [n, f.dim]); // [N, F]
+    })()
+    : undefined;
   events.emit({
     type: "phase-start",
     phase: "clustering",
@@ -462,38 +590,76 @@ async function trainClustering(ctx: StageContext, from?: string): Promise<void> 
       const stepStart = performance.now();
       const anchorIdx = order.subarray(step * batch, (step + 1) * batch);
       // one random mined neighbour per anchor (SCAN)
-      const neighbourIdx = anchorIdx.map((a) => neighbours.indices[a * k + rng.int(k)]);
-      const [anchorImages, neighbourImages] = tf.tidy(() => {
-        const a = readBatch(dataset, anchorIdx);
-        const b = readBatch(dataset, neighbourIdx);
-        return cfg.augment ? [ctx.augment.apply(a, rng), ctx.augment.apply(b, rng)] : [a, b];
-      });
+      const neighbourIdx = anchorIdx.map((a) =>
+        neighbours.indices[a * k + rng.int(k)]
+      );
+      // a frozen backbone's features are constants, computed outside the tape
+      // (and, without augmentation, read from the cache made once above)
+      let anchorImages: tf.Tensor4D | undefined;
+      let neighbourImages: tf.Tensor4D | undefined;
+      let frozen: tf.Tensor2D[] | undefined;
+      if (cached) {
+        frozen = [
+          tf.gather(cached, anchorIdx),
+          tf.gather(cached, neighbourIdx),
+        ];
+      } else {
+        [anchorImages, neighbourImages] = tf.tidy(() => {
+          const a = readBatch(dataset, anchorIdx);
+          const b = readBatch(dataset, neighbourIdx);
+          return cfg.augment
+            ? [ctx.augment.apply(a, rng), ctx.augment.apply(b, rng)]
+            : [a, b];
+        });
+        if (!cfg.update_backbone) {
+          frozen = tf.tidy(() => [
+            models.backbone.apply(anchorImages!, {
+              training: false,
+            }) as tf.Tensor2D,
+            models.backbone.apply(neighbourImages!, {
+              training: false,
+            }) as tf.Tensor2D,
+          ]);
+        }
+      }
       const terms: Record<string, tf.Scalar> = {};
       const perHead: tf.Scalar[] = [];
-      // a frozen backbone's features are constants, computed outside the tape
-      const frozen = cfg.update_backbone ? undefined : tf.tidy(() => [
-        models.backbone.apply(anchorImages, { training: false }) as tf.Tensor2D,
-        models.backbone.apply(neighbourImages, { training: false }) as tf.Tensor2D,
-      ]);
       const { value, grads } = tf.variableGrads(() => {
-        const fa = frozen?.[0] ?? models.backbone.apply(anchorImages, { training: true }) as tf.Tensor2D; // [B, F]
-        const fn = frozen?.[1] ?? models.backbone.apply(neighbourImages, { training: true }) as tf.Tensor2D;
+        const fa = frozen?.[0] ??
+          models.backbone.apply(anchorImages!, {
+            training: true,
+          }) as tf.Tensor2D; // [B, F]
+        const fn = frozen?.[1] ??
+          models.backbone.apply(neighbourImages!, {
+            training: true,
+          }) as tf.Tensor2D;
         let total = tf.scalar(0);
         models.heads.forEach((head) => {
-          const pa = plugins.clusteringHead.activate(head.apply(fa, { training: true }) as tf.Tensor2D); // [B, C]
-          const pn = plugins.clusteringHead.activate(head.apply(fn, { training: true }) as tf.Tensor2D);
-          const out = plugins.clusteringLoss.compute({ anchors: pa, neighbours: pn });
+          const pa = plugins.clusteringHead.activate(
+            head.apply(fa, { training: true }) as tf.Tensor2D,
+          ); // [B, C]
+          const pn = plugins.clusteringHead.activate(
+            head.apply(fn, { training: true }) as tf.Tensor2D,
+          );
+          const out = plugins.clusteringLoss.compute({
+            anchors: pa,
+            neighbours: pn,
+          });
           perHead.push(tf.keep(out.total));
           for (const [name, v] of Object.entries(out.terms)) {
-            terms[name] = tf.keep(terms[name] ? tf.add(terms[name], v.div(models.heads.length)) : v.div(models.heads.length));
+            terms[name] = tf.keep(
+              terms[name]
+                ? tf.add(terms[name], v.div(models.heads.length))
+                : v.div(models.heads.length),
+            );
           }
           total = tf.add(total, out.total);
         });
         // the mean over heads keeps the logged loss comparable across head counts
         return tf.div(total, models.heads.length) as tf.Scalar;
       }, vars);
-      anchorImages.dispose();
-      neighbourImages.dispose();
+      anchorImages?.dispose();
+      neighbourImages?.dispose();
       frozen?.forEach((t) => t.dispose());
       applyGradients(optimizer, vars, grads, cfg.weight_decay);
       const lossValue = finite(value, terms, "clustering", epoch, step);
@@ -512,7 +678,8 @@ async function trainClustering(ctx: StageContext, from?: string): Promise<void> 
         loss: lossValue.loss,
         terms: lossValue.terms,
         lr: cfg.lr,
-        imagesPerSecond: (2 * anchorIdx.length) / ((performance.now() - stepStart) / 1000),
+        imagesPerSecond: (2 * anchorIdx.length) /
+          ((performance.now() - stepStart) / 1000),
       });
     }
     // keep the head and epoch with the lowest mean loss
@@ -521,7 +688,11 @@ async function trainClustering(ctx: StageContext, from?: string): Promise<void> 
       if (!ctx.best || mean < ctx.best.loss) {
         ctx.best = { head: h, epoch: epoch + 1, loss: mean };
         bestWeights?.forEach((t) => t.dispose());
-        bestWeights = snapshot(cfg.update_backbone ? [models.backbone, models.heads[h]] : [models.heads[h]]);
+        bestWeights = snapshot(
+          cfg.update_backbone
+            ? [models.backbone, models.heads[h]]
+            : [models.heads[h]],
+        );
       }
     });
     const bestHead = models.heads[ctx.best!.head];
@@ -539,27 +710,46 @@ async function trainClustering(ctx: StageContext, from?: string): Promise<void> 
       scores: sample?.scores,
       clusterSizes: sample?.sizes,
     });
-    ctx.bestTensors = bestWeights ? await toSaved("best", bestWeights) : undefined;
+    ctx.bestTensors = bestWeights
+      ? await toSaved("best", bestWeights)
+      : undefined;
     await saveCheckpoint(ctx, "clustering", epoch + 1, optimizer);
   }
   optimizer.dispose();
+  cached?.dispose();
 
   // restore the selected head (and backbone) before scoring
   if (ctx.best && bestWeights) {
-    const target = cfg.update_backbone ? [models.backbone, models.heads[ctx.best.head]] : [models.heads[ctx.best.head]];
+    const target = cfg.update_backbone
+      ? [models.backbone, models.heads[ctx.best.head]]
+      : [models.heads[ctx.best.head]];
     setAll(target, bestWeights);
     bestWeights.forEach((t) => t.dispose());
     ctx.metrics.selected = ctx.best;
     events.emit({
       type: "info",
-      message: `kept clustering head ${ctx.best.head + 1} of epoch ${ctx.best.epoch} (lowest loss ${ctx.best.loss.toFixed(4)}; no labels used)`,
+      message: `kept clustering head ${
+        ctx.best.head + 1
+      } of epoch ${ctx.best.epoch} (lowest loss ${
+        ctx.best.loss.toFixed(4)
+      }; no labels used)`,
     });
   }
   const head = models.heads[ctx.best?.head ?? 0];
-  const probs = predictProbs(dataset, models.backbone, head, plugins.clusteringHead);
+  const probs = predictProbs(
+    dataset,
+    models.backbone,
+    head,
+    plugins.clusteringHead,
+  );
   const s = ctx.score(argmaxRows(probs, ctx.clusters).labels);
   if (s) ctx.metrics.stages.clustering = s;
-  events.emit({ type: "phase-end", phase: "clustering", seconds: ctx.phaseClock!(), scores: s });
+  events.emit({
+    type: "phase-end",
+    phase: "clustering",
+    seconds: ctx.phaseClock!(),
+    scores: s,
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -574,7 +764,9 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
   const head = models.heads[ctx.best?.head ?? 0];
   const vars = trainableVariables([models.backbone, head]);
   const optimizer = tf.train.adam(cfg.lr);
-  if (ctx.optimizerWeights) await restoreOptimizer(optimizer, ctx.optimizerWeights);
+  if (ctx.optimizerWeights) {
+    await restoreOptimizer(optimizer, ctx.optimizerWeights);
+  }
   events.emit({
     type: "phase-start",
     phase: "selflabel",
@@ -592,14 +784,25 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
       const [weak, strong] = tf.tidy(() => {
         const images = readBatch(dataset, idx);
         const w = plugins.clusteringHead.activate(
-          head.apply(models.backbone.apply(images, { training: false }), { training: false }) as tf.Tensor2D,
+          head.apply(models.backbone.apply(images, { training: false }), {
+            training: false,
+          }) as tf.Tensor2D,
         );
-        return [w, ctx.augment.apply(images, rng)] as [tf.Tensor2D, tf.Tensor4D];
+        return [w, ctx.augment.apply(images, rng)] as [
+          tf.Tensor2D,
+          tf.Tensor4D,
+        ];
       });
       const terms: Record<string, tf.Scalar> = {};
       const { value, grads } = tf.variableGrads(() => {
-        const logits = head.apply(models.backbone.apply(strong, { training: true }), { training: true }) as tf.Tensor2D;
-        const out = plugins.selfLabelLoss.compute({ weak, strongLogits: logits });
+        const logits = head.apply(
+          models.backbone.apply(strong, { training: true }),
+          { training: true },
+        ) as tf.Tensor2D;
+        const out = plugins.selfLabelLoss.compute({
+          weak,
+          strongLogits: logits,
+        });
         for (const [k, v] of Object.entries(out.terms)) terms[k] = tf.keep(v);
         return out.total;
       }, vars);
@@ -638,10 +841,20 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
     await saveCheckpoint(ctx, "selflabel", epoch + 1, optimizer);
   }
   optimizer.dispose();
-  const probs = predictProbs(dataset, models.backbone, head, plugins.clusteringHead);
+  const probs = predictProbs(
+    dataset,
+    models.backbone,
+    head,
+    plugins.clusteringHead,
+  );
   const s = ctx.score(argmaxRows(probs, ctx.clusters).labels);
   if (s) ctx.metrics.stages.selflabel = s;
-  events.emit({ type: "phase-end", phase: "selflabel", seconds: ctx.phaseClock!(), scores: s });
+  events.emit({
+    type: "phase-end",
+    phase: "selflabel",
+    seconds: ctx.phaseClock!(),
+    scores: s,
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -656,7 +869,11 @@ function cacheDir(config: Config): string {
 }
 
 /** Checks the config against the loaded dataset; returns the number of clusters. */
-function checkAgainstDataset(config: Config, dataset: Dataset, stages: readonly StageName[]): number {
+function checkAgainstDataset(
+  config: Config,
+  dataset: Dataset,
+  stages: readonly StageName[],
+): number {
   const n = dataset.size;
   const clusters = config.model.clusters || dataset.numClasses || 0;
   if (clusters < 2) {
@@ -665,39 +882,80 @@ function checkAgainstDataset(config: Config, dataset: Dataset, stages: readonly 
     );
   }
   if (clusters > n) {
-    throw new ConfigError(`model.clusters is ${clusters} but the dataset has ${n} images; expected at most ${n}`);
+    throw new ConfigError(
+      `model.clusters is ${clusters} but the dataset has ${n} images; expected at most ${n}`,
+    );
   }
   const sizes: [string, number, boolean][] = [
-    ["representation.batch_size", config.representation.batch_size, stages.includes("representation")],
-    ["clustering.batch_size", config.clustering.batch_size, stages.includes("clustering")],
-    ["selflabel.batch_size", config.selflabel.batch_size, stages.includes("selflabel")],
+    [
+      "representation.batch_size",
+      config.representation.batch_size,
+      stages.includes("representation"),
+    ],
+    [
+      "clustering.batch_size",
+      config.clustering.batch_size,
+      stages.includes("clustering"),
+    ],
+    [
+      "selflabel.batch_size",
+      config.selflabel.batch_size,
+      stages.includes("selflabel"),
+    ],
   ];
   for (const [key, value, used] of sizes) {
     if (used && value > n) {
-      throw new ConfigError(`${key} is ${value} but dataset "${dataset.id}" has ${n} images; expected at most ${n}`);
+      throw new ConfigError(
+        `${key} is ${value} but dataset "${dataset.id}" has ${n} images; expected at most ${n}`,
+      );
     }
   }
-  if (config.mine.k >= n && (stages.includes("mine") || stages.includes("clustering"))) {
-    throw new ConfigError(`mine.k is ${config.mine.k} but dataset "${dataset.id}" has ${n} images; expected at most ${n - 1}`);
+  if (
+    config.mine.k >= n &&
+    (stages.includes("mine") || stages.includes("clustering"))
+  ) {
+    throw new ConfigError(
+      `mine.k is ${config.mine.k} but dataset "${dataset.id}" has ${n} images; expected at most ${
+        n - 1
+      }`,
+    );
   }
   return clusters;
 }
 
-function buildModels(config: Config, plugins: RunPlugins, dataset: Dataset, clusters: number): Models {
+function buildModels(
+  config: Config,
+  plugins: RunPlugins,
+  dataset: Dataset,
+  clusters: number,
+): Models {
   const seeds = new Rng(config.seed + 7);
   const backbone = plugins.backbone.build(dataset.shape, seeds.seed());
   const f = plugins.backbone.featureDim;
   return {
     backbone,
-    instance: plugins.instanceHead.build(f, config.model.instance_dim, seeds.seed()),
+    instance: plugins.instanceHead.build(
+      f,
+      config.model.instance_dim,
+      seeds.seed(),
+    ),
     cluster: plugins.clusterHead.build(f, clusters, seeds.seed()),
-    heads: Array.from({ length: config.clustering.heads }, () =>
-      plugins.clusteringHead.build(f, clusters, seeds.seed())),
+    heads: Array.from(
+      { length: config.clustering.heads },
+      () => plugins.clusteringHead.build(f, clusters, seeds.seed()),
+    ),
   };
 }
 
 function disposeModels(models: Models) {
-  for (const m of [models.backbone, models.instance, models.cluster, ...models.heads]) m.dispose();
+  for (
+    const m of [
+      models.backbone,
+      models.instance,
+      models.cluster,
+      ...models.heads,
+    ]
+  ) m.dispose();
 }
 
 function composeAugmentations(augs: Augmentation[]): Augmentation {
@@ -716,7 +974,9 @@ function composeAugmentations(augs: Augmentation[]): Augmentation {
 }
 
 function trainableVariables(models: tf.LayersModel[]): tf.Variable[] {
-  return models.flatMap((m) => m.trainableWeights.map((w) => w.read() as tf.Variable));
+  return models.flatMap((m) =>
+    m.trainableWeights.map((w) => w.read() as tf.Variable)
+  );
 }
 
 /** Adam step with L2 weight decay added to the gradients (as torch's Adam). */
@@ -736,7 +996,7 @@ function applyGradients(
   });
   optimizer.applyGradients(list);
   for (const v of vars) grads[v.name].dispose();
-  if (weightDecay > 0) for (const { tensor } of list) tensor.dispose();
+  if (weightDecay > 0) { for (const { tensor } of list) tensor.dispose(); }
 }
 
 function finite(
@@ -754,9 +1014,13 @@ function finite(
     t.dispose();
   }
   if (!Number.isFinite(loss)) {
-    const bad = Object.entries(out).filter(([, v]) => !Number.isFinite(v)).map(([k, v]) => `${k}=${v}`);
+    const bad = Object.entries(out).filter(([, v]) => !Number.isFinite(v)).map((
+      [k, v],
+    ) => `${k}=${v}`);
     throw new DivergenceError(
-      `The ${phase} loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}${
+      `The ${phase} loss became ${loss} at epoch ${epoch + 1}, step ${
+        step + 1
+      }${
         bad.length ? ` (non-finite terms: ${bad.join(", ")})` : ""
       }; the last good checkpoint is kept: lower the learning rate and resume with --resume`,
     );
@@ -770,10 +1034,15 @@ function accumulate(
   _terms: unknown,
 ) {
   sums.loss = (sums.loss ?? 0) + value.loss;
-  for (const [k, v] of Object.entries(value.terms)) sums[`term:${k}`] = (sums[`term:${k}`] ?? 0) + v;
+  for (const [k, v] of Object.entries(value.terms)) {
+    sums[`term:${k}`] = (sums[`term:${k}`] ?? 0) + v;
+  }
 }
 
-function meanTerms(sums: Record<string, number>, steps: number): Record<string, number> {
+function meanTerms(
+  sums: Record<string, number>,
+  steps: number,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(sums)) {
     if (k.startsWith("term:")) out[k.slice(5)] = v / Math.max(1, steps);
@@ -781,16 +1050,46 @@ function meanTerms(sums: Record<string, number>, steps: number): Record<string, 
   return out;
 }
 
-function predictProbs(dataset: Dataset, backbone: tf.LayersModel, head: tf.LayersModel, plugin: Head): Float32Array {
-  return mapBatches(dataset, range(dataset.size), PREDICT_BATCH, (x) =>
-    plugin.activate(head.apply(backbone.apply(x, { training: false }), { training: false }) as tf.Tensor2D)).data;
+function predictProbs(
+  dataset: Dataset,
+  backbone: tf.LayersModel,
+  head: tf.LayersModel,
+  plugin: Head,
+): Float32Array {
+  return mapBatches(
+    dataset,
+    range(dataset.size),
+    PREDICT_BATCH,
+    (x) =>
+      plugin.activate(
+        head.apply(backbone.apply(x, { training: false }), {
+          training: false,
+        }) as tf.Tensor2D,
+      ),
+  ).data;
 }
 
-function sampleAssignments(ctx: StageContext, head: tf.LayersModel, plugin: Head) {
-  const probs = mapBatches(ctx.dataset, ctx.evalIdx, PREDICT_BATCH, (x) =>
-    plugin.activate(head.apply(ctx.models.backbone.apply(x, { training: false }), { training: false }) as tf.Tensor2D)).data;
+function sampleAssignments(
+  ctx: StageContext,
+  head: tf.LayersModel,
+  plugin: Head,
+) {
+  const probs = mapBatches(
+    ctx.dataset,
+    ctx.evalIdx,
+    PREDICT_BATCH,
+    (x) =>
+      plugin.activate(
+        head.apply(ctx.models.backbone.apply(x, { training: false }), {
+          training: false,
+        }) as tf.Tensor2D,
+      ),
+  ).data;
   const { labels } = argmaxRows(probs, ctx.clusters);
-  return { scores: ctx.score(labels, ctx.evalIdx), sizes: clusterSizes(labels, ctx.clusters) };
+  return {
+    scores: ctx.score(labels, ctx.evalIdx),
+    sizes: clusterSizes(labels, ctx.clusters),
+  };
 }
 
 function evalSample(n: number, seed: number): Int32Array {
@@ -798,9 +1097,16 @@ function evalSample(n: number, seed: number): Int32Array {
   return new Rng(seed + 5).permutation(n).slice(0, EVAL_SAMPLE).sort();
 }
 
-function scorePredictions(plugins: RunPlugins, dataset: Dataset, pred: Int32Array, idx?: Int32Array): Scores | undefined {
+function scorePredictions(
+  plugins: RunPlugins,
+  dataset: Dataset,
+  pred: Int32Array,
+  idx?: Int32Array,
+): Scores | undefined {
   if (!dataset.labels) return undefined;
-  const truth = idx ? Int32Array.from(idx, (i) => dataset.labels![i]) : dataset.labels;
+  const truth = idx
+    ? Int32Array.from(idx, (i) => dataset.labels![i])
+    : dataset.labels;
   const [acc, nmi, ari] = plugins.metrics.map((m) => m.compute(pred, truth));
   return { acc, nmi, ari };
 }
@@ -817,7 +1123,9 @@ function purityOf(neighbours: Neighbours, labels: Int32Array): number {
   const n = indices.length / k;
   let same = 0;
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < k; j++) if (labels[indices[i * k + j]] === labels[i]) same++;
+    for (let j = 0; j < k; j++) {
+      if (labels[indices[i * k + j]] === labels[i]) same++;
+    }
   }
   return same / (n * k);
 }
@@ -835,7 +1143,10 @@ function setAll(models: tf.LayersModel[], tensors: tf.Tensor[]) {
   }
 }
 
-async function toSaved(prefix: string, tensors: tf.Tensor[]): Promise<SavedTensor[]> {
+async function toSaved(
+  prefix: string,
+  tensors: tf.Tensor[],
+): Promise<SavedTensor[]> {
   return await Promise.all(tensors.map(async (t, i) => ({
     name: `${prefix}/${i}`,
     shape: [...t.shape],
@@ -844,10 +1155,20 @@ async function toSaved(prefix: string, tensors: tf.Tensor[]): Promise<SavedTenso
 }
 
 async function restoreOptimizer(optimizer: tf.Optimizer, saved: SavedTensor[]) {
-  await optimizer.setWeights(saved.map((t) => ({ name: t.name.slice("optimizer/".length), tensor: tf.tensor(t.data, t.shape) })));
+  await optimizer.setWeights(
+    saved.map((t) => ({
+      name: t.name.slice("optimizer/".length),
+      tensor: tf.tensor(t.data, t.shape),
+    })),
+  );
 }
 
-async function saveCheckpoint(ctx: StageContext, phase: StageName, epoch: number, optimizer?: tf.Optimizer) {
+async function saveCheckpoint(
+  ctx: StageContext,
+  phase: StageName,
+  epoch: number,
+  optimizer?: tf.Optimizer,
+) {
   const groups: { name: string; count: number }[] = [];
   const tensors: SavedTensor[] = [];
   const add = async (name: string, list: tf.Tensor[], names?: string[]) => {
@@ -864,10 +1185,16 @@ async function saveCheckpoint(ctx: StageContext, phase: StageName, epoch: number
   await add("backbone", models.backbone.getWeights());
   await add("instance", models.instance.getWeights());
   await add("cluster", models.cluster.getWeights());
-  for (let h = 0; h < models.heads.length; h++) await add(`head${h}`, models.heads[h].getWeights());
+  for (let h = 0; h < models.heads.length; h++) {
+    await add(`head${h}`, models.heads[h].getWeights());
+  }
   if (optimizer && epoch >= 0) {
     const weights = await optimizer.getWeights();
-    await add("optimizer", weights.map((w) => w.tensor), weights.map((w) => w.name));
+    await add(
+      "optimizer",
+      weights.map((w) => w.tensor),
+      weights.map((w) => w.name),
+    );
   }
   if (ctx.bestTensors && phase === "clustering" && epoch >= 0) {
     groups.push({ name: "best", count: ctx.bestTensors.length });
@@ -880,7 +1207,13 @@ async function saveCheckpoint(ctx: StageContext, phase: StageName, epoch: number
     epoch: epoch < 0 ? 0 : epoch,
     rng: ctx.rng.state(),
     done: [...ctx.done],
-    metrics: { ...ctx.metrics, seconds: { ...ctx.metrics.seconds, ...(epoch >= 0 && ctx.phaseClock ? { [phase]: ctx.phaseClock() } : {}) } },
+    metrics: {
+      ...ctx.metrics,
+      seconds: {
+        ...ctx.metrics.seconds,
+        ...(epoch >= 0 && ctx.phaseClock ? { [phase]: ctx.phaseClock() } : {}),
+      },
+    },
     groups,
     best: ctx.best,
   };
@@ -894,7 +1227,9 @@ function loadResume(runDir: string, config: Config, version: string) {
   try {
     Deno.statSync(path);
   } catch {
-    throw new UserError(`Cannot resume ${runDir}: it has no ${OUTPUTS.checkpoint}; start a new run without --resume`);
+    throw new UserError(
+      `Cannot resume ${runDir}: it has no ${OUTPUTS.checkpoint}; start a new run without --resume`,
+    );
   }
   const ckpt = readCheckpoint<RunState>(path);
   if (ckpt.state.version !== version) {
@@ -902,33 +1237,58 @@ function loadResume(runDir: string, config: Config, version: string) {
       `Cannot resume ${runDir}: its checkpoint was written by clknn ${ckpt.state.version}, this is ${version}; start a new run`,
     );
   }
-  const diff = firstDifference(comparable(ckpt.state.config), comparable(config));
+  const diff = firstDifference(
+    comparable(ckpt.state.config),
+    comparable(config),
+  );
   if (diff) {
     throw new UserError(
-      `Cannot resume ${runDir}: config key "${diff.key}" was ${JSON.stringify(diff.was)} and is now ${JSON.stringify(diff.now)}; resume with the run's own config (omit --config/--set) or start a new run`,
+      `Cannot resume ${runDir}: config key "${diff.key}" was ${
+        JSON.stringify(diff.was)
+      } and is now ${
+        JSON.stringify(diff.now)
+      }; resume with the run's own config (omit --config/--set) or start a new run`,
     );
   }
   return ckpt;
 }
 
 function comparable(config: Config): Record<string, unknown> {
-  const { name: _n, output: _o, log: _l, cache_dir: _c, plugins: _p, ...rest } = config;
+  const { name: _n, output: _o, log: _l, cache_dir: _c, plugins: _p, ...rest } =
+    config;
   return rest;
 }
 
-function firstDifference(a: unknown, b: unknown, key = ""): { key: string; was: unknown; now: unknown } | undefined {
-  if (typeof a === "object" && a !== null && typeof b === "object" && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
+function firstDifference(
+  a: unknown,
+  b: unknown,
+  key = "",
+): { key: string; was: unknown; now: unknown } | undefined {
+  if (
+    typeof a === "object" && a !== null && typeof b === "object" &&
+    b !== null && !Array.isArray(a) && !Array.isArray(b)
+  ) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
     for (const k of keys) {
-      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], key ? `${key}.${k}` : k);
+      const d = firstDifference(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        key ? `${key}.${k}` : k,
+      );
       if (d) return d;
     }
     return undefined;
   }
-  return JSON.stringify(a) === JSON.stringify(b) ? undefined : { key, was: a, now: b };
+  return JSON.stringify(a) === JSON.stringify(b)
+    ? undefined
+    : { key, was: a, now: b };
 }
 
-function groupTensors(tensors: SavedTensor[], groups: { name: string; count: number }[], name: string): SavedTensor[] | undefined {
+function groupTensors(
+  tensors: SavedTensor[],
+  groups: { name: string; count: number }[],
+  name: string,
+): SavedTensor[] | undefined {
   let offset = 0;
   for (const g of groups) {
     if (g.name === name) return tensors.slice(offset, offset + g.count);
@@ -937,7 +1297,11 @@ function groupTensors(tensors: SavedTensor[], groups: { name: string; count: num
   return undefined;
 }
 
-function restoreGroups(models: Models, tensors: SavedTensor[], groups: { name: string; count: number }[]) {
+function restoreGroups(
+  models: Models,
+  tensors: SavedTensor[],
+  groups: { name: string; count: number }[],
+) {
   const set = (model: tf.LayersModel, name: string) => {
     const saved = groupTensors(tensors, groups, name);
     if (!saved) return;
@@ -945,7 +1309,11 @@ function restoreGroups(models: Models, tensors: SavedTensor[], groups: { name: s
     try {
       model.setWeights(values);
     } catch (err) {
-      throw new UserError(`Checkpoint weights of "${name}" do not fit the model built from the config: ${(err as Error).message}`);
+      throw new UserError(
+        `Checkpoint weights of "${name}" do not fit the model built from the config: ${
+          (err as Error).message
+        }`,
+      );
     } finally {
       values.forEach((v) => v.dispose());
     }
@@ -956,13 +1324,21 @@ function restoreGroups(models: Models, tensors: SavedTensor[], groups: { name: s
   models.heads.forEach((h, i) => set(h, `head${i}`));
 }
 
-async function loadFromRun(models: Models, from: string, firstStage: StageName | undefined) {
+async function loadFromRun(
+  models: Models,
+  from: string,
+  firstStage: StageName | undefined,
+) {
   const path = join(from, OUTPUTS.checkpoint);
   let ckpt;
   try {
     ckpt = readCheckpoint<RunState>(path);
   } catch (err) {
-    throw new UserError(`--from ${from}: ${(err as Error).message.split("\n")[0]}; expected a run folder written by clknn`);
+    throw new UserError(
+      `--from ${from}: ${
+        (err as Error).message.split("\n")[0]
+      }; expected a run folder written by clknn`,
+    );
   }
   const needs: Record<StageName, StageName | undefined> = {
     representation: undefined,
@@ -983,7 +1359,11 @@ async function loadFromRun(models: Models, from: string, firstStage: StageName |
 function writeStatus(runDir: string, state: "running" | "finished" | "failed") {
   writeTextAtomic(
     join(runDir, OUTPUTS.status),
-    JSON.stringify({ state, updated: new Date().toISOString(), pid: Deno.pid }) + "\n",
+    JSON.stringify({
+      state,
+      updated: new Date().toISOString(),
+      pid: Deno.pid,
+    }) + "\n",
   );
 }
 
@@ -996,23 +1376,47 @@ export function markFailed(runDir: string) {
   }
 }
 
-function writeMatrix(runDir: string, file: string, data: Float32Array, n: number, dim: number) {
-  writeBytesAtomic(join(runDir, file), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  writeTextAtomic(join(runDir, file.replace(/\.f32$/, ".json")), JSON.stringify({ n, dim }) + "\n");
+function writeMatrix(
+  runDir: string,
+  file: string,
+  data: Float32Array,
+  n: number,
+  dim: number,
+) {
+  writeBytesAtomic(
+    join(runDir, file),
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  );
+  writeTextAtomic(
+    join(runDir, file.replace(/\.f32$/, ".json")),
+    JSON.stringify({ n, dim }) + "\n",
+  );
 }
 
-function readMatrix(dir: string, file: string, expectedRows: number): { data: Float32Array; n: number; dim: number } {
+function readMatrix(
+  dir: string,
+  file: string,
+  expectedRows: number,
+): { data: Float32Array; n: number; dim: number } {
   let meta: { n: number; dim: number };
   let bytes: Uint8Array;
   try {
-    meta = JSON.parse(Deno.readTextFileSync(join(dir, file.replace(/\.f32$/, ".json"))));
+    meta = JSON.parse(
+      Deno.readTextFileSync(join(dir, file.replace(/\.f32$/, ".json"))),
+    );
     bytes = Deno.readFileSync(join(dir, file));
   } catch {
-    throw new UserError(`${join(dir, file)} is missing or unreadable; run stage "representation" first (or pass --from a run that did)`);
+    throw new UserError(
+      `${
+        join(dir, file)
+      } is missing or unreadable; run stage "representation" first (or pass --from a run that did)`,
+    );
   }
   if (meta.n !== expectedRows || bytes.length !== meta.n * meta.dim * 4) {
     throw new UserError(
-      `${join(dir, file)} holds ${meta.n} rows of ${meta.dim} but the dataset has ${expectedRows} images; use --from a run on the same dataset`,
+      `${
+        join(dir, file)
+      } holds ${meta.n} rows of ${meta.dim} but the dataset has ${expectedRows} images; use --from a run on the same dataset`,
     );
   }
   const data = new Float32Array(meta.n * meta.dim);
@@ -1022,39 +1426,74 @@ function readMatrix(dir: string, file: string, expectedRows: number): { data: Fl
 
 function writeNeighbours(runDir: string, neighbours: Neighbours, n: number) {
   const { indices, k } = neighbours;
-  writeBytesAtomic(join(runDir, OUTPUTS.neighbours), new Uint8Array(indices.buffer, indices.byteOffset, indices.byteLength));
-  writeTextAtomic(join(runDir, "neighbours.json"), JSON.stringify({ n, k }) + "\n");
+  writeBytesAtomic(
+    join(runDir, OUTPUTS.neighbours),
+    new Uint8Array(indices.buffer, indices.byteOffset, indices.byteLength),
+  );
+  writeTextAtomic(
+    join(runDir, "neighbours.json"),
+    JSON.stringify({ n, k }) + "\n",
+  );
 }
 
-function readNeighbours(dir: string, expectedRows: number, k: number): Neighbours {
+function readNeighbours(
+  dir: string,
+  expectedRows: number,
+  k: number,
+): Neighbours {
   let meta: { n: number; k: number };
   let bytes: Uint8Array;
   try {
     meta = JSON.parse(Deno.readTextFileSync(join(dir, "neighbours.json")));
     bytes = Deno.readFileSync(join(dir, OUTPUTS.neighbours));
   } catch {
-    throw new UserError(`${join(dir, OUTPUTS.neighbours)} is missing; run stage "mine" first (or pass --from a run that did)`);
+    throw new UserError(
+      `${
+        join(dir, OUTPUTS.neighbours)
+      } is missing; run stage "mine" first (or pass --from a run that did)`,
+    );
   }
   if (meta.n !== expectedRows || bytes.length !== meta.n * meta.k * 4) {
-    throw new UserError(`${join(dir, OUTPUTS.neighbours)} holds ${meta.n} rows but the dataset has ${expectedRows} images; re-mine with --stage mine`);
+    throw new UserError(
+      `${
+        join(dir, OUTPUTS.neighbours)
+      } holds ${meta.n} rows but the dataset has ${expectedRows} images; re-mine with --stage mine`,
+    );
   }
   if (meta.k < k) {
-    throw new UserError(`${join(dir, OUTPUTS.neighbours)} holds ${meta.k} neighbours per image but mine.k is ${k}; re-mine with --stage mine`);
+    throw new UserError(
+      `${
+        join(dir, OUTPUTS.neighbours)
+      } holds ${meta.k} neighbours per image but mine.k is ${k}; re-mine with --stage mine`,
+    );
   }
   const all = new Int32Array(meta.n * meta.k);
   new Uint8Array(all.buffer).set(bytes);
   // keep the k most similar when more were mined
   const indices = new Int32Array(meta.n * k);
-  for (let i = 0; i < meta.n; i++) indices.set(all.subarray(i * meta.k, i * meta.k + k), i * k);
+  for (let i = 0; i < meta.n; i++) {
+    indices.set(all.subarray(i * meta.k, i * meta.k + k), i * k);
+  }
   return { k, indices, similarities: new Float32Array(0) };
 }
 
-function writeAssignments(runDir: string, dataset: Dataset, labels: Int32Array, confidence: Float32Array) {
+function writeAssignments(
+  runDir: string,
+  dataset: Dataset,
+  labels: Int32Array,
+  confidence: Float32Array,
+) {
   const lines = ["index,name,cluster,confidence,label"];
   for (let i = 0; i < labels.length; i++) {
     const name = dataset.itemNames?.[i] ?? "";
-    const quoted = /[",\n]/.test(name) ? `"${name.replaceAll('"', '""')}"` : name;
-    lines.push(`${i},${quoted},${labels[i]},${confidence[i].toFixed(4)},${dataset.labels ? dataset.labels[i] : ""}`);
+    const quoted = /[",\n]/.test(name)
+      ? `"${name.replaceAll('"', '""')}"`
+      : name;
+    lines.push(
+      `${i},${quoted},${labels[i]},${confidence[i].toFixed(4)},${
+        dataset.labels ? dataset.labels[i] : ""
+      }`,
+    );
   }
   writeTextAtomic(join(runDir, OUTPUTS.assignments), lines.join("\n") + "\n");
 }

@@ -7,8 +7,8 @@
 import { ConfigError, oneOf } from "./errors.ts";
 import {
   describeOptions,
-  type OptionSchema,
   type Options,
+  type OptionSchema,
   readOptions,
 } from "./options.ts";
 

@@ -35,18 +35,37 @@ export function presetNames(): string[] {
  * The raw mapping of a preset, its `extends` chain resolved on top of
  * `base`. Throws listing the known presets if the name is unknown.
  */
-export function loadPreset(name: string, seen: string[] = []): Record<string, unknown> {
+export function loadPreset(
+  name: string,
+  seen: string[] = [],
+): Record<string, unknown> {
   const names = presetNames();
   if (!names.includes(name)) {
-    throw new ConfigError(`Unknown preset ${JSON.stringify(name)}: expected ${oneOf(names)}`);
+    throw new ConfigError(
+      `Unknown preset ${JSON.stringify(name)}: expected ${oneOf(names)}`,
+    );
   }
   if (seen.includes(name)) {
-    throw new ConfigError(`Preset "${name}" extends itself (${[...seen, name].join(" -> ")})`);
+    throw new ConfigError(
+      `Preset "${name}" extends itself (${[...seen, name].join(" -> ")})`,
+    );
   }
-  const raw = parseYaml(Deno.readTextFileSync(join(PRESET_DIR, `${name}.yaml`)), `preset ${name}`);
-  const parent = typeof raw.extends === "string" ? raw.extends : name === "base" ? undefined : "base";
+  const raw = parseYaml(
+    Deno.readTextFileSync(join(PRESET_DIR, `${name}.yaml`)),
+    `preset ${name}`,
+  );
+  const parent = typeof raw.extends === "string"
+    ? raw.extends
+    : name === "base"
+    ? undefined
+    : "base";
   delete raw.extends;
-  return parent ? deepMerge(loadPreset(parent, [...seen, name]), raw) as Record<string, unknown> : raw;
+  return parent
+    ? deepMerge(loadPreset(parent, [...seen, name]), raw) as Record<
+      string,
+      unknown
+    >
+    : raw;
 }
 
 /** Where a config comes from, lowest priority first. */
@@ -69,20 +88,30 @@ export function resolveConfig(sources: ConfigSources): Config {
     try {
       text = Deno.readTextFileSync(sources.file);
     } catch (err) {
-      throw new ConfigError(`Cannot read config file ${sources.file}: ${(err as Error).message.split("\n")[0]}`);
+      throw new ConfigError(
+        `Cannot read config file ${sources.file}: ${
+          (err as Error).message.split("\n")[0]
+        }`,
+      );
     }
     fileRaw = parseYaml(text, `config file ${sources.file}`);
     // plugin paths in a config file are relative to that file
     if (Array.isArray(fileRaw.plugins)) {
       fileRaw.plugins = fileRaw.plugins.map((p) =>
-        typeof p === "string" && !isAbsolute(p) ? resolve(dirname(sources.file!), p) : p
+        typeof p === "string" && !isAbsolute(p)
+          ? resolve(dirname(sources.file!), p)
+          : p
       );
     }
   }
-  const presetKey = typeof fileRaw.preset === "string" ? fileRaw.preset : undefined;
+  const presetKey = typeof fileRaw.preset === "string"
+    ? fileRaw.preset
+    : undefined;
   const preset = sources.preset ?? presetKey ?? "default";
   let raw = deepMerge(loadPreset(preset), fileRaw) as Record<string, unknown>;
-  if (sources.overrides) raw = deepMerge(raw, sources.overrides) as Record<string, unknown>;
+  if (sources.overrides) {
+    raw = deepMerge(raw, sources.overrides) as Record<string, unknown>;
+  }
   for (const s of sources.sets ?? []) raw = applySet(raw, s);
   raw.preset = preset;
   return checkConfig(raw);
@@ -92,9 +121,15 @@ export function resolveConfig(sources: ConfigSources): Config {
  * Imports a third-party plugin file. Its default export must be a function
  * taking the registries and registering at least one plugin.
  */
-export async function loadPluginFile(path: string, registries: Registries): Promise<string[]> {
-  const count = () => PLUGIN_KINDS.reduce((n, k) => n + registries[k].names().length, 0);
-  const before = new Map(PLUGIN_KINDS.map((k) => [k, new Set(registries[k].names())]));
+export async function loadPluginFile(
+  path: string,
+  registries: Registries,
+): Promise<string[]> {
+  const count = () =>
+    PLUGIN_KINDS.reduce((n, k) => n + registries[k].names().length, 0);
+  const before = new Map(
+    PLUGIN_KINDS.map((k) => [k, new Set(registries[k].names())]),
+  );
   let mod: { default?: unknown };
   try {
     mod = await import(pathToFileURL(resolve(path)).href);
@@ -111,12 +146,20 @@ export async function loadPluginFile(path: string, registries: Registries): Prom
   try {
     await mod.default(registries);
   } catch (err) {
-    throw new ConfigError(`Plugin file ${path} failed to register: ${String((err as Error).message ?? err).split("\n")[0]}`);
+    throw new ConfigError(
+      `Plugin file ${path} failed to register: ${
+        String((err as Error).message ?? err).split("\n")[0]
+      }`,
+    );
   }
   if (count() === n0) {
-    throw new ConfigError(`Plugin file ${path} registered nothing; its default export must call registries.<kind>.register(...)`);
+    throw new ConfigError(
+      `Plugin file ${path} registered nothing; its default export must call registries.<kind>.register(...)`,
+    );
   }
   return PLUGIN_KINDS.flatMap((k) =>
-    registries[k].names().filter((n) => !before.get(k)!.has(n)).map((n) => `${k} ${n}`)
+    registries[k].names().filter((n) => !before.get(k)!.has(n)).map((n) =>
+      `${k} ${n}`
+    )
   );
 }

@@ -74,14 +74,21 @@ function lossFor<S extends Loss["stage"]>(
 }
 
 /** Builds (and so validates) every plugin named in `config`. */
-export function buildPlugins(config: Config, registries: Registries): RunPlugins {
+export function buildPlugins(
+  config: Config,
+  registries: Registries,
+): RunPlugins {
   const plugins: RunPlugins = {
     backend: build(registries.backend, "backend", {
       name: config.backend,
       options: {},
     }),
     dataset: build(registries.dataset, "dataset", config.dataset),
-    backbone: build(registries.backbone, "model.backbone", config.model.backbone),
+    backbone: build(
+      registries.backbone,
+      "model.backbone",
+      config.model.backbone,
+    ),
     instanceHead: build(
       registries.head,
       "model.instance_head",
@@ -102,7 +109,11 @@ export function buildPlugins(config: Config, registries: Registries): RunPlugins
       "representation",
     ),
     search: build(registries.search, "mine.search", config.mine.search),
-    clusteringHead: build(registries.head, "clustering.head", config.clustering.head),
+    clusteringHead: build(
+      registries.head,
+      "clustering.head",
+      config.clustering.head,
+    ),
     clusteringLoss: lossFor(
       registries,
       "clustering.loss",
