@@ -1,0 +1,67 @@
+/**
+ * Registers every plugin that ships with clknn, explicitly, kind by kind.
+ *
+ * @module
+ */
+import { createRegistries, type Registries } from "../core/registries.ts";
+import { fashionMnist } from "../datasets/fashion_mnist.ts";
+import { native } from "./backends/native.ts";
+import { resnet18, resnet34 } from "./backbones/resnet.ts";
+import { smallConvnet } from "./backbones/small_convnet.ts";
+import { linearCluster, mlpCluster, mlpInstance } from "./heads/mlp.ts";
+import { randomResizedCrop } from "./augmentations/random_resized_crop.ts";
+import { horizontalFlip } from "./augmentations/horizontal_flip.ts";
+import { colorJitter } from "./augmentations/color_jitter.ts";
+import { randomGrayscale } from "./augmentations/random_grayscale.ts";
+import { gaussianBlur } from "./augmentations/gaussian_blur.ts";
+import { instanceNtXentLoss } from "./losses/instance_ntxent.ts";
+import { clusterContrastiveLoss } from "./losses/cluster_contrastive.ts";
+import { doubleContrastiveLoss } from "./losses/double_contrastive.ts";
+import { scan } from "./losses/scan.ts";
+import { selfLabel } from "./losses/self_label.ts";
+import { exactCosine } from "./search/exact_cosine.ts";
+import { acc, ari, nmi } from "./metrics/clustering_metrics.ts";
+import { terminal } from "./reporters/terminal.ts";
+import { jsonl } from "./reporters/jsonl.ts";
+
+/** Adds the bundled plugins to `registries`. */
+export function registerBundled(registries: Registries): Registries {
+  registries.dataset.register(fashionMnist);
+
+  registries.backend.register(native);
+
+  registries.backbone.register(resnet18);
+  registries.backbone.register(resnet34);
+  registries.backbone.register(smallConvnet);
+
+  registries.head.register(mlpInstance);
+  registries.head.register(mlpCluster);
+  registries.head.register(linearCluster);
+
+  registries.augmentation.register(randomResizedCrop);
+  registries.augmentation.register(horizontalFlip);
+  registries.augmentation.register(colorJitter);
+  registries.augmentation.register(randomGrayscale);
+  registries.augmentation.register(gaussianBlur);
+
+  registries.loss.register(instanceNtXentLoss);
+  registries.loss.register(clusterContrastiveLoss);
+  registries.loss.register(doubleContrastiveLoss);
+  registries.loss.register(scan);
+  registries.loss.register(selfLabel);
+
+  registries.search.register(exactCosine);
+
+  registries.metric.register(acc);
+  registries.metric.register(nmi);
+  registries.metric.register(ari);
+
+  registries.reporter.register(terminal);
+  registries.reporter.register(jsonl);
+  return registries;
+}
+
+/** Fresh registries holding every bundled plugin. */
+export function bundledRegistries(): Registries {
+  return registerBundled(createRegistries());
+}
