@@ -17,7 +17,11 @@
 import { EventBus } from "./core/events.ts";
 import type { Config } from "./core/config.ts";
 import type { Registries } from "./core/registries.ts";
-import { runPipeline, type RunMetrics, type StageName } from "./core/pipeline.ts";
+import {
+  type RunMetrics,
+  runPipeline,
+  type StageName,
+} from "./core/pipeline.ts";
 import { buildPlugins } from "./core/setup.ts";
 import { loadPluginFile } from "./core/resolve.ts";
 import { bundledRegistries } from "./plugins/bundled.ts";
@@ -27,8 +31,12 @@ export * from "./core/errors.ts";
 export * from "./core/events.ts";
 export * from "./core/interfaces.ts";
 export * from "./core/options.ts";
-export { Registry, type PluginDef } from "./core/registry.ts";
-export { createRegistries, PLUGIN_KINDS, type Registries } from "./core/registries.ts";
+export { type PluginDef, Registry } from "./core/registry.ts";
+export {
+  createRegistries,
+  PLUGIN_KINDS,
+  type Registries,
+} from "./core/registries.ts";
 export { Rng } from "./core/random.ts";
 export {
   applySet,
@@ -39,9 +47,21 @@ export {
   parseYaml,
   type PluginRef,
 } from "./core/config.ts";
-export { loadPluginFile, loadPreset, presetNames, resolveConfig } from "./core/resolve.ts";
+export {
+  loadPluginFile,
+  loadPreset,
+  presetNames,
+  resolveConfig,
+} from "./core/resolve.ts";
 export { buildPlugins, type RunPlugins } from "./core/setup.ts";
-export { OUTPUTS, runPipeline, type RunMetrics, type RunOptions, type StageName, STAGES } from "./core/pipeline.ts";
+export {
+  OUTPUTS,
+  type RunMetrics,
+  type RunOptions,
+  runPipeline,
+  type StageName,
+  STAGES,
+} from "./core/pipeline.ts";
 export { loadModel, saveModel } from "./core/model_io.ts";
 export { bundledRegistries, registerBundled } from "./plugins/bundled.ts";
 export { VERSION } from "./core/version.ts";
@@ -63,7 +83,9 @@ export interface TrainOptions {
 export async function train(options: TrainOptions): Promise<RunMetrics> {
   const registries = options.registries ?? bundledRegistries();
   if (!options.registries) {
-    for (const file of options.config.plugins) await loadPluginFile(file, registries);
+    for (const file of options.config.plugins) {
+      await loadPluginFile(file, registries);
+    }
   }
   return runPipeline({
     config: options.config,

@@ -28,7 +28,8 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const HELP = `usage: deno task ablation [--output runs/ablation] [--set key=value ...] [-q]
+const HELP =
+  `usage: deno task ablation [--output runs/ablation] [--set key=value ...] [-q]
 
 Runs the presets ${ROWS.map((r) => r.preset).join(", ")}
 (each --set applies to all four), then writes ablation.md and ablation.json
@@ -43,22 +44,35 @@ interface Row {
   kmeans?: { acc: number; nmi: number; ari: number };
 }
 
-const pct = (x: number | undefined) => x === undefined ? "-" : (100 * x).toFixed(1);
+const pct = (x: number | undefined) =>
+  x === undefined ? "-" : (100 * x).toFixed(1);
 
 /** The Markdown table of the ablation rows. */
 export function ablationTable(rows: Row[]): string {
   const lines = [
     "| setting | ACC % | NMI % | ARI % |",
     "|---|---|---|---|",
-    ...rows.map((r) => `| ${r.label} | ${pct(r.acc)} | ${pct(r.nmi)} | ${pct(r.ari)} |`),
+    ...rows.map((r) =>
+      `| ${r.label} | ${pct(r.acc)} | ${pct(r.nmi)} | ${pct(r.ari)} |`
+    ),
   ];
   const km = rows.find((r) => r.kmeans)?.kmeans;
-  if (km) lines.push(`| k-means on pixels (baseline) | ${pct(km.acc)} | ${pct(km.nmi)} | ${pct(km.ari)} |`);
+  if (km) {
+    lines.push(
+      `| k-means on pixels (baseline) | ${pct(km.acc)} | ${pct(km.nmi)} | ${
+        pct(km.ari)
+      } |`,
+    );
+  }
   return lines.join("\n") + "\n";
 }
 
 async function main(): Promise<number> {
-  const { values } = parseFlags(Deno.args, FLAGS, "see deno task ablation --help");
+  const { values } = parseFlags(
+    Deno.args,
+    FLAGS,
+    "see deno task ablation --help",
+  );
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -68,7 +82,9 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   for (const row of ROWS) {
     const runDir = join(output, row.preset);
-    const status = readJson(join(runDir, "status.json")) as { state?: string } | undefined;
+    const status = readJson(join(runDir, "status.json")) as
+      | { state?: string }
+      | undefined;
     if (status?.state !== "finished") {
       const args = status
         ? ["--resume", runDir]
@@ -82,15 +98,28 @@ async function main(): Promise<number> {
       });
       const { code } = await child.output();
       if (code !== 0) {
-        throw new UserError(`ablation row ${row.preset} stopped (exit ${code}); rerun deno task ablation to resume it`);
+        throw new UserError(
+          `ablation row ${row.preset} stopped (exit ${code}); rerun deno task ablation to resume it`,
+        );
       }
     }
-    const metrics = readJson(join(runDir, "metrics.json")) as Row & { baseline?: { kmeans?: Row["kmeans"] } };
-    rows.push({ ...row, acc: metrics?.acc, nmi: metrics?.nmi, ari: metrics?.ari, kmeans: metrics?.baseline?.kmeans });
+    const metrics = readJson(join(runDir, "metrics.json")) as Row & {
+      baseline?: { kmeans?: Row["kmeans"] };
+    };
+    rows.push({
+      ...row,
+      acc: metrics?.acc,
+      nmi: metrics?.nmi,
+      ari: metrics?.ari,
+      kmeans: metrics?.baseline?.kmeans,
+    });
   }
   const table = ablationTable(rows);
   Deno.writeTextFileSync(join(output, "ablation.md"), table);
-  Deno.writeTextFileSync(join(output, "ablation.json"), JSON.stringify(rows, null, 2) + "\n");
+  Deno.writeTextFileSync(
+    join(output, "ablation.json"),
+    JSON.stringify(rows, null, 2) + "\n",
+  );
   console.log(table);
   console.log(`written ${join(output, "ablation.md")}`);
   return 0;

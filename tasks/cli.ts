@@ -30,7 +30,9 @@ export function parseFlags<T extends ParseArgsConfig["options"]>(
  * and exits 2 (bad input) or 1 (a run that stopped); any other error is a
  * bug, printed as one line unless CLKNN_DEBUG=1 asks for the stack.
  */
-export async function runMain(main: () => Promise<number | void>): Promise<never> {
+export async function runMain(
+  main: () => Promise<number | void>,
+): Promise<never> {
   try {
     const code = await main();
     Deno.exit(code ?? 0);
@@ -41,7 +43,9 @@ export async function runMain(main: () => Promise<number | void>): Promise<never
       if (debug) console.error(err.stack);
       Deno.exit(err instanceof ConfigError ? 2 : 1);
     }
-    const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    const message = err instanceof Error
+      ? err.message.split("\n")[0]
+      : String(err);
     console.error(
       `error: ${message} (an internal error of clknn; rerun with CLKNN_DEBUG=1 for the stack trace and report it)`,
     );

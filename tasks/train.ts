@@ -8,7 +8,12 @@ import { join, resolve } from "node:path";
 import { ConfigError, oneOf, UserError } from "../core/errors.ts";
 import { EventBus } from "../core/events.ts";
 import type { Dataset, Reporter } from "../core/interfaces.ts";
-import { markFailed, runPipeline, type StageName, STAGES } from "../core/pipeline.ts";
+import {
+  markFailed,
+  runPipeline,
+  type StageName,
+  STAGES,
+} from "../core/pipeline.ts";
 import { PLUGIN_KINDS, type Registries } from "../core/registries.ts";
 import { loadPluginFile, presetNames, resolveConfig } from "../core/resolve.ts";
 import { buildPlugins } from "../core/setup.ts";
@@ -46,13 +51,15 @@ function help(registries: Registries): string {
     "",
     "options:",
     "  -c, --config FILE        YAML config (keys as in tasks/presets/base.yaml)",
-    "  -p, --preset NAME        start from a preset (default: the config's `preset`, else \"default\")",
+    '  -p, --preset NAME        start from a preset (default: the config\'s `preset`, else "default")',
     "  -s, --set KEY=VALUE      override one key, e.g. --set representation.epochs=20 (repeatable)",
     "      --plugin FILE        load a third-party plugin file first (repeatable)",
     "      --backend NAME       same as --set backend=NAME",
     "      --name NAME          run folder name (default <preset>-<date-time>)",
     "      --output DIR         parent folder of run folders (default runs)",
-    `      --stage LIST         run only these stages, comma-separated: ${STAGES.join(", ")}`,
+    `      --stage LIST         run only these stages, comma-separated: ${
+      STAGES.join(", ")
+    }`,
     "      --from RUN_DIR       a finished run whose outputs feed the first --stage",
     "      --resume RUN_DIR     continue a stopped run from its last checkpoint",
     "      --dashboard          serve a live dashboard (127.0.0.1:8080 unless --dashboard-host/-port)",
@@ -86,7 +93,9 @@ function help(registries: Registries): string {
 
 type SchemaNode = typeof CONFIG_SCHEMA;
 function configKeys(node: SchemaNode, prefix: string): string[] {
-  if (node.type !== "section") return [`  ${prefix.padEnd(34)} ${"doc" in node ? node.doc : ""}`];
+  if (node.type !== "section") {
+    return [`  ${prefix.padEnd(34)} ${"doc" in node ? node.doc : ""}`];
+  }
   return Object.entries(node.keys).flatMap(([k, child]) =>
     configKeys(child as SchemaNode, prefix ? `${prefix}.${k}` : k)
   );
@@ -97,7 +106,11 @@ function parseStages(text: string | undefined): StageName[] | undefined {
   const names = text.split(",").map((s) => s.trim()).filter(Boolean);
   for (const n of names) {
     if (!STAGES.includes(n as StageName)) {
-      throw new ConfigError(`--stage ${JSON.stringify(n)} is not a stage; expected ${oneOf(STAGES)} (comma-separated)`);
+      throw new ConfigError(
+        `--stage ${JSON.stringify(n)} is not a stage; expected ${
+          oneOf(STAGES)
+        } (comma-separated)`,
+      );
     }
   }
   // keep the pipeline's order whatever the order given
@@ -112,13 +125,18 @@ function checkWritable(dir: string) {
     Deno.removeSync(probe);
   } catch (err) {
     throw new UserError(
-      `Cannot write to run folder ${dir}: ${(err as Error).message.split("\n")[0]}; choose a writable --output with free space`,
+      `Cannot write to run folder ${dir}: ${
+        (err as Error).message.split("\n")[0]
+      }; choose a writable --output with free space`,
     );
   }
 }
 
 function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(
+    0,
+    15,
+  );
 }
 
 async function main(): Promise<number> {
@@ -140,13 +158,19 @@ async function main(): Promise<number> {
   if (flags.name) sets.push(`name=${flags.name}`);
   if (flags.output) sets.push(`output=${flags.output}`);
   if (flags.resume && (flags.config || flags.preset)) {
-    throw new ConfigError(`--resume ${flags.resume} continues that run with its own config; drop --config/--preset`);
+    throw new ConfigError(
+      `--resume ${flags.resume} continues that run with its own config; drop --config/--preset`,
+    );
   }
   if (flags.resume && flags.from) {
-    throw new ConfigError("--resume and --from cannot be combined; --resume continues a run, --from starts a new one from a finished run");
+    throw new ConfigError(
+      "--resume and --from cannot be combined; --resume continues a run, --from starts a new one from a finished run",
+    );
   }
   if (flags.from && !flags.stage) {
-    throw new ConfigError(`--from ${flags.from} needs --stage, e.g. --stage mine,clustering`);
+    throw new ConfigError(
+      `--from ${flags.from} needs --stage, e.g. --stage mine,clustering`,
+    );
   }
   const stages = parseStages(flags.stage);
   const config = resolveConfig({
@@ -168,7 +192,9 @@ async function main(): Promise<number> {
   if (!flags.resume) {
     try {
       Deno.statSync(join(runDir, "checkpoint.bin"));
-      throw new ConfigError(`Run folder ${runDir} already holds a run; continue it with --resume ${runDir} or choose another --name`);
+      throw new ConfigError(
+        `Run folder ${runDir} already holds a run; continue it with --resume ${runDir} or choose another --name`,
+      );
     } catch (err) {
       if (err instanceof ConfigError) throw err;
     }
@@ -177,7 +203,9 @@ async function main(): Promise<number> {
     try {
       Deno.statSync(join(flags.from, "checkpoint.bin"));
     } catch {
-      throw new ConfigError(`--from ${flags.from} is not a clknn run folder (no checkpoint.bin)`);
+      throw new ConfigError(
+        `--from ${flags.from} is not a clknn run folder (no checkpoint.bin)`,
+      );
     }
   }
   checkWritable(runDir);
@@ -186,17 +214,29 @@ async function main(): Promise<number> {
   const events = new EventBus();
   const reporters: Reporter[] = [];
   if (!flags.quiet) {
-    reporters.push(registries.reporter.build("terminal", { interval: config.log.interval }));
+    reporters.push(
+      registries.reporter.build("terminal", { interval: config.log.interval }),
+    );
   }
-  reporters.push(registries.reporter.build("jsonl", { path: join(runDir, "events.jsonl") }));
+  reporters.push(
+    registries.reporter.build("jsonl", { path: join(runDir, "events.jsonl") }),
+  );
   let shareDataset: ((d: Dataset) => void) | undefined;
   if (flags.dashboard) {
     if (!registries.reporter.has("dashboard")) {
-      throw new ConfigError("--dashboard needs the dashboard reporter, which is not registered");
+      throw new ConfigError(
+        "--dashboard needs the dashboard reporter, which is not registered",
+      );
     }
-    const port = flags["dashboard-port"] === undefined ? 8080 : Number(flags["dashboard-port"]);
+    const port = flags["dashboard-port"] === undefined
+      ? 8080
+      : Number(flags["dashboard-port"]);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new ConfigError(`--dashboard-port ${JSON.stringify(flags["dashboard-port"])} is not a port; expected an integer 0-65535`);
+      throw new ConfigError(
+        `--dashboard-port ${
+          JSON.stringify(flags["dashboard-port"])
+        } is not a port; expected an integer 0-65535`,
+      );
     }
     const dash = registries.reporter.build("dashboard", {
       runs: resolve(config.output),
@@ -206,14 +246,16 @@ async function main(): Promise<number> {
       ...(flags["dashboard-token"] ? { token: flags["dashboard-token"] } : {}),
     });
     reporters.push(dash);
-    shareDataset = (dash as Reporter & { setDataset?: (d: Dataset) => void }).setDataset?.bind(dash);
+    shareDataset = (dash as Reporter & { setDataset?: (d: Dataset) => void })
+      .setDataset?.bind(dash);
   }
   for (const r of reporters) r.attach(events);
 
   const onSignal = () => {
     events.emit({
       type: "warning",
-      message: `interrupted; the last finished epoch is checkpointed: continue with deno task train --resume ${runDir}`,
+      message:
+        `interrupted; the last finished epoch is checkpointed: continue with deno task train --resume ${runDir}`,
     });
     markFailed(runDir);
     for (const r of reporters) r.close().catch(() => {});
