@@ -361,8 +361,25 @@ export function checkConfig(raw: unknown): Config {
   return checkNode("", raw, CONFIG_SCHEMA) as Config;
 }
 
-/** Recursively merges `over` into `base`: mappings merge, everything else replaces. */
+/** A mapping of only `name` and `options`: how a config names a plugin. */
+function isPluginRef(v: Record<string, unknown>): boolean {
+  return typeof v.name === "string" &&
+    Object.keys(v).every((k) => k === "name" || k === "options");
+}
+
+/**
+ * Recursively merges `over` into `base`: mappings merge, everything else
+ * replaces. A plugin reference whose name changes is replaced whole: the old
+ * plugin's options mean nothing to the new one (instance-ntxent has no
+ * `instance_temperature`), so the new plugin starts from its own defaults.
+ */
 export function deepMerge(base: unknown, over: unknown): unknown {
+  if (
+    isMapping(base) && isMapping(over) && isPluginRef(base) &&
+    typeof over.name === "string" && over.name !== base.name
+  ) {
+    return { options: {}, ...structuredClone(over) };
+  }
   if (isMapping(base) && isMapping(over)) {
     const out: Record<string, unknown> = { ...base };
     for (const [k, v] of Object.entries(over)) {

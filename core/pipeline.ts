@@ -1007,12 +1007,10 @@ function finite(
   step: number,
 ): { loss: number; terms: Record<string, number> } {
   const loss = value.dataSync()[0];
-  value.dispose();
   const out: Record<string, number> = {};
-  for (const [k, t] of Object.entries(terms)) {
-    out[k] = t.dataSync()[0];
-    t.dispose();
-  }
+  for (const [k, t] of Object.entries(terms)) out[k] = t.dataSync()[0];
+  // a loss with one term may return that term as its total: read all, then free
+  tf.dispose([value, ...Object.values(terms)]);
   if (!Number.isFinite(loss)) {
     const bad = Object.entries(out).filter(([, v]) => !Number.isFinite(v)).map((
       [k, v],

@@ -1,21 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ClknnEvent, EventBus, resolveConfig, train } from "../mod.ts";
+import { TINY } from "./tiny.ts";
 
-/** Overrides that make a real run on 100 Fashion-MNIST images take seconds. */
-export const TINY = [
-  "backend=native",
-  "dataset.options.limit=100",
-  "model.backbone.options.width=0.125",
-  "model.instance_head.options.hidden=32",
-  "model.cluster_head.options.hidden=32",
-  "representation.batch_size=50",
-  "clustering.batch_size=50",
-  "clustering.heads=2",
-  "mine.k=5",
-  "baseline.max_points=100",
-  "baseline.restarts=1",
-];
+export { TINY };
 
 function collect(events: EventBus): ClknnEvent[] {
   const seen: ClknnEvent[] = [];
