@@ -433,6 +433,7 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
         lr: cfg.lr,
         imagesPerSecond: idx.length / ((performance.now() - stepStart) / 1000),
       });
+      await nextTurn();
     }
     // end of epoch: monitor on a fixed sample, then checkpoint
     const sample = config.evaluate.every_epoch && loss.uses.cluster
@@ -681,6 +682,7 @@ async function trainClustering(
         imagesPerSecond: (2 * anchorIdx.length) /
           ((performance.now() - stepStart) / 1000),
       });
+      await nextTurn();
     }
     // keep the head and epoch with the lowest mean loss
     headSums.forEach((sum, h) => {
@@ -823,6 +825,7 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
         lr: cfg.lr,
         imagesPerSecond: idx.length / ((performance.now() - stepStart) / 1000),
       });
+      await nextTurn();
     }
     const sample = config.evaluate.every_epoch
       ? sampleAssignments(ctx, head, plugins.clusteringHead)
@@ -1352,6 +1355,15 @@ async function loadFromRun(
   }
   restoreGroups(models, ckpt.tensors, ckpt.state.groups);
   await Promise.resolve();
+}
+
+/**
+ * Lets timers and I/O run between training steps: a step is synchronous
+ * tensor work, so without this the dashboard could not answer, and SSE
+ * clients would see nothing, until an epoch ended.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function writeStatus(runDir: string, state: "running" | "finished" | "failed") {

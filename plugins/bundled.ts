@@ -23,6 +23,7 @@ import { exactCosine } from "./search/exact_cosine.ts";
 import { acc, ari, nmi } from "./metrics/clustering_metrics.ts";
 import { terminal } from "./reporters/terminal.ts";
 import { jsonl } from "./reporters/jsonl.ts";
+import { dashboardReporter } from "./reporters/dashboard/reporter.ts";
 
 /** Adds the bundled plugins to `registries`. */
 export function registerBundled(registries: Registries): Registries {
@@ -58,6 +59,7 @@ export function registerBundled(registries: Registries): Registries {
 
   registries.reporter.register(terminal);
   registries.reporter.register(jsonl);
+  registries.reporter.register(dashboardReporter);
   return registries;
 }
 
