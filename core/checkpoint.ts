@@ -42,25 +42,48 @@ export function writeCheckpoint<S>(path: string, checkpoint: Checkpoint<S>) {
   new DataView(prefix.buffer).setUint32(8, header.length + pad, true);
   prefix.set(header, 12);
   prefix.fill(0x20, 12 + header.length);
+  writeAtomic(path, [
+    prefix,
+    ...checkpoint.tensors.map((t) =>
+      new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+    ),
+  ]);
+}
+
+/**
+ * Writes `chunks` to a temp file beside `path`, fsyncs it and renames it
+ * over `path`. On any failure (a full disk, a folder in the way) the temp
+ * file is removed and `path` keeps its previous contents; the error is a
+ * UserError because the fix (space, permissions) is the user's.
+ */
+function writeAtomic(path: string, chunks: Uint8Array[]) {
   const tmp = `${path}.tmp-${Deno.pid}`;
-  const file = Deno.openSync(tmp, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
   try {
-    writeAll(file, prefix);
-    for (const t of checkpoint.tensors) {
-      writeAll(
-        file,
-        new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-      );
+    const file = Deno.openSync(tmp, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    try {
+      for (const chunk of chunks) writeAll(file, chunk);
+      file.syncSync();
+    } finally {
+      file.close();
     }
-    file.syncSync();
-  } finally {
-    file.close();
+    Deno.renameSync(tmp, path);
+  } catch (err) {
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // nothing was created, or it is not ours to remove (a folder)
+    }
+    throw new UserError(
+      `Cannot write ${path}: ${
+        String((err as Error)?.message ?? err).split("\n")[0]
+      }; its previous contents are kept: free disk space or fix permissions, then resume with --resume`,
+      { cause: err },
+    );
   }
-  Deno.renameSync(tmp, path);
 }
 
 function writeAll(file: Deno.FsFile, bytes: Uint8Array) {
@@ -116,34 +139,10 @@ export function readCheckpoint<S>(path: string): Checkpoint<S> {
 
 /** Writes a text file atomically (temp file, fsync, rename). */
 export function writeTextAtomic(path: string, text: string) {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  const file = Deno.openSync(tmp, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
-  try {
-    writeAll(file, new TextEncoder().encode(text));
-    file.syncSync();
-  } finally {
-    file.close();
-  }
-  Deno.renameSync(tmp, path);
+  writeAtomic(path, [new TextEncoder().encode(text)]);
 }
 
 /** Writes binary data atomically (temp file, fsync, rename). */
 export function writeBytesAtomic(path: string, bytes: Uint8Array) {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  const file = Deno.openSync(tmp, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
-  try {
-    writeAll(file, bytes);
-    file.syncSync();
-  } finally {
-    file.close();
-  }
-  Deno.renameSync(tmp, path);
+  writeAtomic(path, [bytes]);
 }
