@@ -399,7 +399,9 @@ export function parseYaml(
   try {
     value = YAML.parse(text);
   } catch (err) {
-    const first = String((err as Error).message).split("\n")[0];
+    // the yaml package ends its first line with ":" before a code excerpt
+    const first = String((err as Error).message).split("\n")[0]
+      .replace(/:\s*$/, "");
     throw new ConfigError(`${source} is not valid YAML: ${first}`);
   }
   if (value === null || value === undefined) return {};
@@ -411,9 +413,27 @@ export function parseYaml(
   return value;
 }
 
+/** The schema node at a key path, or undefined where the schema has none. */
+function nodeAt(path: readonly string[]): Node | undefined {
+  let node: Node = CONFIG_SCHEMA;
+  for (const [i, p] of path.entries()) {
+    if (node.type === "section" && Object.hasOwn(node.keys, p)) {
+      node = node.keys[p];
+    } else if (
+      node.type === "plugin" && p === "name" && i === path.length - 1
+    ) {
+      return { type: "string", doc: "plugin name" };
+    } else {
+      return undefined;
+    }
+  }
+  return node;
+}
+
 /**
  * Applies one `--set a.b=value` override; the value is read as YAML
- * (so `5` is a number, `true` a boolean, `[0.2, 1]` a list).
+ * (so `5` is a number, `true` a boolean, `[0.2, 1]` a list), except that
+ * a key the schema types as a string keeps the text as written.
  */
 export function applySet(
   raw: Record<string, unknown>,
@@ -440,6 +460,10 @@ export function applySet(
   try {
     value = text === "" ? "" : YAML.parse(text);
   } catch {
+    value = text;
+  }
+  // a string key keeps its text: --set name=2024 names a run, not a number
+  if (nodeAt(path)?.type === "string" && typeof value !== "string") {
     value = text;
   }
   let over: unknown = value;

@@ -113,6 +113,13 @@ export function resolveConfig(sources: ConfigSources): Config {
     raw = deepMerge(raw, sources.overrides) as Record<string, unknown>;
   }
   for (const s of sources.sets ?? []) raw = applySet(raw, s);
+  // absolute, so that the config written to the run folder still finds them
+  // when the run is resumed or used from another working directory
+  if (Array.isArray(raw.plugins)) {
+    raw.plugins = raw.plugins.map((p) =>
+      typeof p === "string" && p !== "" && !isAbsolute(p) ? resolve(p) : p
+    );
+  }
   raw.preset = preset;
   return checkConfig(raw);
 }

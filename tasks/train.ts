@@ -139,10 +139,22 @@ function timestamp(): string {
   );
 }
 
-async function main(): Promise<number> {
-  const { values: flags } = parseFlags(Deno.args, FLAGS, USAGE);
+/**
+ * The task's body, exported so tests can drive the CLI in-process: returns
+ * the exit code, or throws a UserError that runMain prints as one line.
+ */
+export async function main(args: string[] = Deno.args): Promise<number> {
+  const { values: flags } = parseFlags(args, FLAGS, USAGE);
   const registries = bundledRegistries();
-  for (const file of flags.plugin ?? []) await loadPluginFile(file, registries);
+  // each file once, whether named by --plugin, the config, or both (a resumed
+  // run's config lists the --plugin files it was started with)
+  const pluginFiles: string[] = [];
+  const loadPlugin = async (file: string) => {
+    if (pluginFiles.includes(resolve(file))) return;
+    pluginFiles.push(resolve(file));
+    await loadPluginFile(file, registries);
+  };
+  for (const file of flags.plugin ?? []) await loadPlugin(file);
   if (flags.help) {
     console.log(help(registries));
     return 0;
@@ -173,13 +185,41 @@ async function main(): Promise<number> {
     );
   }
   const stages = parseStages(flags.stage);
+  if (flags.resume) {
+    try {
+      Deno.statSync(join(flags.resume, "config.yaml"));
+    } catch {
+      throw new ConfigError(
+        `--resume ${flags.resume} is not a clknn run folder (no config.yaml); expected a folder written by deno task train`,
+      );
+    }
+  }
+  const dashboardPort = flags["dashboard-port"] === undefined
+    ? 8080
+    : Number(flags["dashboard-port"]);
+  if (
+    !Number.isInteger(dashboardPort) || dashboardPort < 0 ||
+    dashboardPort > 65535
+  ) {
+    throw new ConfigError(
+      `--dashboard-port ${
+        JSON.stringify(flags["dashboard-port"])
+      } is not a port; expected an integer 0-65535`,
+    );
+  }
   const config = resolveConfig({
     preset: flags.preset,
     file: flags.resume ? join(flags.resume, "config.yaml") : flags.config,
     sets,
   });
-  for (const file of config.plugins) await loadPluginFile(file, registries);
+  for (const file of config.plugins) await loadPlugin(file);
+  config.plugins = pluginFiles;
   const plugins = buildPlugins(config, registries);
+  if (flags.dashboard && !registries.reporter.has("dashboard")) {
+    throw new ConfigError(
+      "--dashboard needs the dashboard reporter, which is not registered",
+    );
+  }
   if (flags["print-config"]) {
     const { configToYaml } = await import("../core/config.ts");
     console.log(configToYaml(config));
@@ -223,26 +263,11 @@ async function main(): Promise<number> {
   );
   let shareDataset: ((d: Dataset) => void) | undefined;
   if (flags.dashboard) {
-    if (!registries.reporter.has("dashboard")) {
-      throw new ConfigError(
-        "--dashboard needs the dashboard reporter, which is not registered",
-      );
-    }
-    const port = flags["dashboard-port"] === undefined
-      ? 8080
-      : Number(flags["dashboard-port"]);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new ConfigError(
-        `--dashboard-port ${
-          JSON.stringify(flags["dashboard-port"])
-        } is not a port; expected an integer 0-65535`,
-      );
-    }
     const dash = registries.reporter.build("dashboard", {
       runs: resolve(config.output),
       run: runDir.split("/").pop(),
       host: flags["dashboard-host"] ?? "127.0.0.1",
-      port,
+      port: dashboardPort,
       ...(flags["dashboard-token"] ? { token: flags["dashboard-token"] } : {}),
     });
     reporters.push(dash);
@@ -288,4 +313,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(() => main());
