@@ -14,10 +14,9 @@ import {
   Registry,
   resolveConfig,
 } from "../mod.ts";
+import { TINY_MLP } from "./tiny_plugin.ts";
 
 await tf.setBackend("cpu");
-
-const MOD = resolve("mod.ts");
 
 /** A plugin definition whose `create` counts its calls. */
 function counted<S extends OptionSchema>(name: string, options: S) {
@@ -41,35 +40,6 @@ async function pluginFile(source: string, name = "plugin.ts") {
   await Deno.writeTextFile(path, source);
   return path;
 }
-
-/** A third-party backbone as the README shows: flatten + one dense layer. */
-export const TINY_MLP = `
-import * as tf from "@tensorflow/tfjs";
-import type { Backbone, PluginDef, Registries } from "${MOD}";
-
-const tiny: PluginDef<Backbone, { units: { type: "number"; default: 64; min: 1; integer: true } }> = {
-  name: "tiny-mlp",
-  description: "Flatten + one dense layer (a toy backbone)",
-  options: { units: { type: "number", default: 64, min: 1, integer: true } },
-  create: ({ units }) => ({
-    name: "tiny-mlp",
-    featureDim: units,
-    build(shape, seed) {
-      const input = tf.input({ shape: [...shape] });
-      const flat = tf.layers.flatten().apply(input);
-      const out = tf.layers.dense({
-        units,
-        kernelInitializer: tf.initializers.heNormal({ seed }),
-      }).apply(flat);
-      return tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
-    },
-  }),
-};
-
-export default function register(registries: Registries) {
-  registries.backbone.register(tiny);
-}
-`;
 
 function oneLine(err: unknown): string {
   assert.ok(err instanceof ConfigError, `expected a ConfigError: ${err}`);
