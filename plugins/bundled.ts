@@ -5,6 +5,10 @@
  */
 import { createRegistries, type Registries } from "../core/registries.ts";
 import { fashionMnist } from "../datasets/fashion_mnist.ts";
+import { cifar10, cifar100 } from "../datasets/cifar.ts";
+import { stl10 } from "../datasets/stl10.ts";
+import { imageFolder } from "../datasets/image_folder.ts";
+import { synthetic } from "../datasets/synthetic.ts";
 import { native } from "./backends/native.ts";
 import { resnet18, resnet34 } from "./backbones/resnet.ts";
 import { smallConvnet } from "./backbones/small_convnet.ts";
@@ -28,6 +32,11 @@ import { dashboardReporter } from "./reporters/dashboard/reporter.ts";
 /** Adds the bundled plugins to `registries`. */
 export function registerBundled(registries: Registries): Registries {
   registries.dataset.register(fashionMnist);
+  registries.dataset.register(cifar10);
+  registries.dataset.register(cifar100);
+  registries.dataset.register(stl10);
+  registries.dataset.register(imageFolder);
+  registries.dataset.register(synthetic);
 
   registries.backend.register(native);
 
