@@ -119,7 +119,7 @@ export async function cachedArchive(
       throw new DataError(
         `${archive} lacks ${
           missing.join(", ")
-        }; it is not the official ${spec.title} archive, delete it and check the "url" option`,
+        }, so it is not the official ${spec.title} archive; check the "url" option`,
       );
     }
     await spec.check(temp);
@@ -135,7 +135,14 @@ export async function cachedArchive(
     // (a wrong "md5" override, or a truncated archive): keep none of it.
     await removeIfPresent(temp);
     await removeIfPresent(archive);
-    throw err;
+    if (!(err instanceof DataError)) throw err;
+    // The inner advice ("delete it") is already done; say what happens next.
+    const cut = err.message.lastIndexOf("; ");
+    const what = cut > 0 ? err.message.slice(0, cut) : err.message;
+    throw new DataError(
+      `${what}; nothing was cached, so the next load fetches ${spec.file} again (if this repeats, check the "url" and "md5" options)`,
+      { cause: err },
+    );
   }
   if (!policy.keepArchive) await removeIfPresent(archive);
   return files;
