@@ -63,6 +63,13 @@ export {
   STAGES,
 } from "./core/pipeline.ts";
 export { loadModel, saveModel } from "./core/model_io.ts";
+export {
+  assignClusters,
+  type Assignments,
+  loadRun,
+  type LoadRunOptions,
+  type TrainedRun,
+} from "./core/predict.ts";
 export { bundledRegistries, registerBundled } from "./plugins/bundled.ts";
 export { VERSION } from "./core/version.ts";
 
