@@ -2,20 +2,20 @@
  * `deno task cluster`: assigns a folder of new images to the clusters of a
  * finished run, with the run's backbone and kept clustering head.
  *
- * Images are PNG or JPEG files anywhere under the folder, read in sorted
- * path order, converted to the run's channels (grey = ITU-R 601 luma) and
- * stretched to the run's input size by area averaging (so an image at the
- * run's size is used pixel for pixel).
+ * Images are read by the bundled `image-folder` dataset loader (PNG and
+ * JPEG files anywhere under the folder, in sorted order), at the run's
+ * input size and channels: grey is ITU-R 601 luma, and each image is
+ * centre-cropped to a square and area-averaged to size, so an image already
+ * at the run's size is used pixel for pixel.
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { join, relative, resolve } from "node:path";
-import { PNG } from "pngjs";
-import jpeg from "jpeg-js";
 import { ConfigError, DataError } from "../core/errors.ts";
 import { clusterSizes } from "../core/data.ts";
+import { EventBus } from "../core/events.ts";
 import type { Dataset } from "../core/interfaces.ts";
+import type { Registries } from "../core/registries.ts";
 import { assignClusters, loadRun, type TrainedRun } from "../core/predict.ts";
 import { bundledRegistries, parseFlags, runMain, VERSION } from "./cli.ts";
 
@@ -43,140 +43,57 @@ options:
   -h, --help          this help;  -V, --version  the version
 
 The CSV has one row per image: file (relative to DIR), cluster, confidence.
-Images are converted to the run's channels and stretched to its input size.
-A summary (images per cluster) goes to standard error.
+Images are converted to the run's channels, centre-cropped to a square and
+resized to its input size. A summary (images per cluster) goes to standard
+error, with a warning naming any other files skipped.
 
 example:
   deno task cluster --run runs/default-x --images ~/photos --out clusters.csv`;
 
-const IMAGE = /\.(png|jpe?g)$/i;
-
-/** Image files under `dir`, as paths relative to it, sorted. */
-function listImages(dir: string): string[] {
-  const found: string[] = [];
-  const walk = (sub: string) => {
-    const entries = [...Deno.readDirSync(join(dir, sub))];
-    for (const e of entries) {
-      const rel = sub ? `${sub}/${e.name}` : e.name;
-      if (e.isDirectory) walk(rel);
-      else if (e.isFile && IMAGE.test(e.name)) found.push(rel);
-    }
-  };
-  walk("");
-  return found.sort();
-}
-
-/** Decodes a PNG or JPEG file into RGBA bytes. */
-function decode(
-  path: string,
-): { width: number; height: number; rgba: Uint8Array } {
-  const bytes = Deno.readFileSync(path);
-  try {
-    if (/\.png$/i.test(path)) {
-      const png = PNG.sync.read(Buffer.from(bytes));
-      return { width: png.width, height: png.height, rgba: png.data };
-    }
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
-    return { width: img.width, height: img.height, rgba: img.data };
-  } catch (err) {
-    throw new DataError(
-      `Image ${path} cannot be decoded (${
-        String((err as Error)?.message ?? err).split("\n")[0]
-      }); expected a valid PNG or JPEG file`,
-    );
-  }
-}
-
 /**
- * For each of `n` output cells, the source cells of `m` it covers and their
- * weights (summing to 1): area averaging, exact for whole-number ratios.
+ * The images of `dir` through the bundled `image-folder` loader, at the
+ * run's input size and channels. A run that was itself trained on an image
+ * folder lends its resize and fit options, so new images are prepared as
+ * its training images were.
  */
-function areaWeights(m: number, n: number): [number, number][][] {
-  const scale = m / n;
-  return Array.from({ length: n }, (_, i) => {
-    const from = i * scale;
-    const to = (i + 1) * scale;
-    const cells: [number, number][] = [];
-    for (let s = Math.floor(from); s < Math.min(m, Math.ceil(to)); s++) {
-      const cover = Math.min(to, s + 1) - Math.max(from, s);
-      if (cover > 1e-9) cells.push([s, cover / scale]);
-    }
-    return cells;
-  });
-}
-
-/** One image as `[h, w, c]` bytes: channels converted, then area-resized. */
-export function toShape(
-  image: { width: number; height: number; rgba: Uint8Array },
-  [h, w, c]: readonly [number, number, number],
-): Uint8Array {
-  const { width, height, rgba } = image;
-  // channels first, at the source size: [height, width, c] floats
-  const src = new Float32Array(width * height * c);
-  for (let p = 0; p < width * height; p++) {
-    const r = rgba[p * 4], g = rgba[p * 4 + 1], b = rgba[p * 4 + 2];
-    if (c === 1) src[p] = 0.299 * r + 0.587 * g + 0.114 * b;
-    else {
-      src[p * c] = r;
-      src[p * c + 1] = g;
-      src[p * c + 2] = b;
-    }
-  }
-  const rows = areaWeights(height, h);
-  const cols = areaWeights(width, w);
-  const out = new Uint8Array(h * w * c);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      for (let k = 0; k < c; k++) {
-        let sum = 0;
-        for (const [sy, wy] of rows[y]) {
-          for (const [sx, wx] of cols[x]) {
-            sum += wy * wx * src[(sy * width + sx) * c + k];
-          }
-        }
-        out[(y * w + x) * c + k] = Math.min(255, Math.max(0, Math.round(sum)));
-      }
-    }
-  }
-  return out;
-}
-
-/** The images of `dir` as a dataset of `shape`, one name per file. */
-function readFolder(
+async function readFolder(
   dir: string,
-  shape: readonly [number, number, number],
-): Dataset {
-  const files = listImages(dir);
-  if (files.length === 0) {
+  run: TrainedRun,
+  registries: Registries,
+  events: EventBus,
+): Promise<Dataset> {
+  const [h, w, c] = run.inputShape;
+  if (h !== w || (c !== 1 && c !== 3)) {
     throw new ConfigError(
-      `--images ${dir} holds no PNG or JPEG files (*.png, *.jpg, *.jpeg); expected a folder of images`,
+      `The run ${run.dir} takes ${h}x${w}x${c} images; the image-folder loader makes square images with 1 or 3 channels only`,
     );
   }
-  const [h, w, c] = shape;
-  if (c !== 1 && c !== 3) {
-    throw new DataError(
-      `The run takes images with ${c} channels; expected 1 (grey) or 3 (RGB)`,
-    );
-  }
-  const stride = h * w * c;
-  const bytes = new Uint8Array(files.length * stride);
-  files.forEach((f, i) =>
-    bytes.set(toShape(decode(join(dir, f)), shape), i * stride)
+  const own = run.config.dataset.name === "image-folder"
+    ? run.config.dataset.options
+    : {};
+  const inherited = Object.fromEntries(
+    ["resize", "fit", "maxMegapixels"].filter((k) => k in own).map((
+      k,
+    ) => [k, own[k]]),
   );
-  return {
-    id: "image-files",
-    size: files.length,
-    shape,
-    itemNames: files,
-    read(indices) {
-      const out = new Uint8Array(indices.length * stride);
-      for (let i = 0; i < indices.length; i++) {
-        const at = indices[i] * stride;
-        out.set(bytes.subarray(at, at + stride), i * stride);
-      }
-      return out;
-    },
-  };
+  const loader = registries.dataset.build("image-folder", {
+    ...inherited,
+    dir,
+    size: h,
+    channels: c,
+    labels: "none",
+  });
+  return await loader.load({ events, cacheDir: "" });
+}
+
+/** Whether `dir` or a sub-folder holds a file the image-folder loader reads. */
+function holdsImages(dir: string): boolean {
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.name.startsWith(".")) continue;
+    if (e.isFile && /\.(png|jpe?g)$/i.test(e.name)) return true;
+    if (e.isDirectory && holdsImages(join(dir, e.name))) return true;
+  }
+  return false;
 }
 
 function csvField(text: string): string {
@@ -216,13 +133,25 @@ async function main(): Promise<number> {
       `--images ${flags.images} is not a folder; expected a folder of PNG/JPEG images`,
     );
   }
+  if (!holdsImages(flags.images)) {
+    throw new ConfigError(
+      `--images ${flags.images} holds no PNG or JPEG files (*.png, *.jpg, *.jpeg, in it or its sub-folders); expected a folder of images`,
+    );
+  }
 
   let run: TrainedRun | undefined;
   try {
-    run = await loadRun(flags.run, bundledRegistries(), {
-      backend: flags.backend,
+    const registries = bundledRegistries();
+    run = await loadRun(flags.run, registries, { backend: flags.backend });
+    // core never prints: the loader's warnings (skipped files) arrive as
+    // events, shown once the images are read so that an error stays one line
+    const events = new EventBus();
+    const warnings: string[] = [];
+    events.on((e) => {
+      if (e.type === "warning") warnings.push(`warning: ${e.message}`);
     });
-    const dataset = readFolder(flags.images, run.inputShape);
+    const dataset = await readFolder(flags.images, run, registries, events);
+    for (const w of warnings) console.error(w);
     const { labels, confidence } = assignClusters(run, dataset);
 
     const lines = ["file,cluster,confidence"];

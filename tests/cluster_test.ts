@@ -12,7 +12,6 @@ import {
   resolveConfig,
   train,
 } from "../mod.ts";
-import { toShape } from "../tasks/cluster.ts";
 import { TINY } from "./tiny.ts";
 
 const N = 40;
@@ -157,8 +156,10 @@ Deno.test("a folder of the run's own images gets the run's own clusters, one CSV
       `image ${i}`,
     );
   }
-  // the summary: a header line and one line per cluster whose sizes add up to N
-  const lines = result.stderr.trimEnd().split("\n");
+  // the summary: the skipped file named, a header line and one line per
+  // cluster whose sizes add up to N
+  const [warning, ...lines] = result.stderr.trimEnd().split("\n");
+  assert.match(warning, /^warning: .*skipped 1 file\(s\) .*: notes\.txt$/);
   assert.match(
     lines[0],
     new RegExp(
@@ -192,43 +193,31 @@ Deno.test("without --out the CSV goes to standard output", async () => {
   );
 });
 
-Deno.test("larger colour copies and JPEGs are converted to the run's grey 28x28 input", async () => {
+Deno.test("larger, colour and non-square copies and JPEGs are brought to the run's grey 28x28 input", async () => {
   await tinyRun();
   const grey = dataset!.read([3]);
-  // a 2x colour copy, area-averaged back, is the original pixel for pixel
   const big = PNG.sync.read(Buffer.from(png(grey, 28, 28, 2, true)));
-  assert.deepEqual(
-    toShape({ width: 56, height: 56, rgba: big.data }, [28, 28, 1]),
-    grey,
-  );
-  // a 3x4 image shrunk to 1x2: each cell is the mean of the area it covers
-  const rgba = new Uint8Array(3 * 4 * 4);
-  const values = [0, 30, 60, 90, 10, 40, 70, 100, 20, 50, 80, 110];
-  values.forEach((v, i) => rgba.set([v, v, v, 255], i * 4));
-  assert.deepEqual([...toShape({ width: 4, height: 3, rgba }, [1, 2, 1])], [
-    25,
-    85,
-  ]);
-  // colour to grey uses the 601 luma weights
-  const red = toShape({
-    width: 1,
-    height: 1,
-    rgba: new Uint8Array([200, 100, 50, 255]),
-  }, [1, 1, 1]);
-  assert.deepEqual([...red], [
-    Math.round(0.299 * 200 + 0.587 * 100 + 0.114 * 50),
-  ]);
-
+  // the same 2x copy with 14 white rows above and below: centre-cropped back
+  const tall = new PNG({ width: 56, height: 84 });
+  tall.data.fill(255);
+  tall.data.set(big.data, 14 * 56 * 4);
   const dir = join(root, "mixed");
   await Deno.mkdir(dir, { recursive: true });
+  // a 2x colour copy, area-averaged back, is the original pixel for pixel
   await Deno.writeFile(join(dir, "a.png"), png(grey, 28, 28, 2, true));
+  await Deno.writeFile(
+    join(dir, "c-tall.png"),
+    new Uint8Array(PNG.sync.write(tall)),
+  );
   const jpg = jpeg.encode({ data: big.data, width: 56, height: 56 }, 95);
   await Deno.writeFile(join(dir, "b.JPG"), new Uint8Array(jpg.data));
   const result = await cluster("--run", runDir, "--images", dir);
   assert.equal(result.code, 0, result.stderr);
   const rows = parseCsv(result.stdout);
-  assert.deepEqual(rows.map((r) => r.file), ["a.png", "b.JPG"]);
+  assert.deepEqual(rows.map((r) => r.file), ["a.png", "b.JPG", "c-tall.png"]);
   assert.equal(rows[0].cluster, assignments[3].cluster);
+  assert.equal(rows[2].cluster, assignments[3].cluster);
+  assert.ok(Math.abs(rows[0].confidence - assignments[3].confidence) <= 1e-4);
   assert.ok(rows[1].cluster >= 0 && rows[1].cluster < 10);
 });
 
@@ -290,7 +279,7 @@ Deno.test("cluster refuses bad input with one line and exit 2", async () => {
     ],
     [
       ["--run", runDir, "--images", broken],
-      /^error: Image .*x\.png cannot be decoded \(.*\); expected a valid PNG or JPEG file$/,
+      /^error: .*broken\/x\.png is not a PNG or JPEG image \(it starts with bytes 6e 6f 74 20\)/,
     ],
     [["--run", runDir], /^error: --images is missing/],
     [["--images", images], /^error: --run is missing/],
