@@ -1,9 +1,11 @@
 /**
  * A folder of PNG and JPEG files (decoded with pngjs and jpeg-js), each
- * resized to `size x size` and held as bytes. When every image sits in a
- * sub-folder, the sub-folders are the classes (used only for scores) and
- * their names the class names; the item names are the paths relative to
- * the folder, so assignments.csv says which file went where.
+ * resized to `size x size` and held as bytes. When the images sit in
+ * sub-folders, the top-level sub-folders are the classes (used only for
+ * scores) and their names the class names; images both at the top and in
+ * sub-folders are refused unless `labels: none`. The item names are the
+ * paths relative to the folder, so assignments.csv says which file went
+ * where.
  *
  * What is read: files ending in .png, .jpg or .jpeg (any case), found
  * recursively, in sorted order, each decoded by its content. Hidden files
@@ -65,7 +67,7 @@ const schema = {
     default: "auto",
     oneOf: ["auto", "folders", "none"],
     doc:
-      "folders = each top-level sub-folder is a class; auto = folders when every image is in one, else none",
+      "folders = each top-level sub-folder is a class; auto = folders when any image is in one (then all must be), none when all are at the top",
   },
   limit: {
     type: "number",
@@ -405,8 +407,11 @@ export const imageFolder: PluginDef<DatasetLoader, typeof schema> = {
         }
 
         const atRoot = images.find((f) => !f.includes("/"));
+        const inFolder = images.some((f) => f.includes("/"));
+        // Images both at the top and in sub-folders: the user must say
+        // whether the folders are classes, rather than have some unlabelled.
         const byFolder = opts.labels === "folders" ||
-          (opts.labels === "auto" && atRoot === undefined);
+          (opts.labels === "auto" && inFolder);
         if (byFolder && atRoot !== undefined) {
           throw new DataError(
             `${where}: ${
