@@ -879,6 +879,11 @@ function checkAgainstDataset(
 ): number {
   const n = dataset.size;
   const clusters = config.model.clusters || dataset.numClasses || 0;
+  if (config.model.clusters === 1) {
+    throw new ConfigError(
+      `"model.clusters" is 1; expected at least 2 clusters, or 0 for the dataset's number of classes`,
+    );
+  }
   if (clusters < 2) {
     throw new ConfigError(
       `model.clusters is ${config.model.clusters} and dataset "${dataset.id}" has no labels to count classes; set model.clusters to the number of clusters wanted (>= 2)`,

@@ -104,6 +104,13 @@ function configKeys(node: SchemaNode, prefix: string): string[] {
 function parseStages(text: string | undefined): StageName[] | undefined {
   if (text === undefined) return undefined;
   const names = text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) {
+    throw new ConfigError(
+      `--stage ${JSON.stringify(text)} names no stage; expected ${
+        oneOf(STAGES)
+      } (comma-separated), or leave --stage out to run them all`,
+    );
+  }
   for (const n of names) {
     if (!STAGES.includes(n as StageName)) {
       throw new ConfigError(
