@@ -302,6 +302,13 @@ Deno.test("summariseConfig leaves out what the config does not say", () => {
       "K         20",
     ],
   );
+  assert.deepEqual(
+    summariseConfig({
+      clustering: { epochs: 40, batch_size: 256 },
+      selflabel: { enabled: false, epochs: 10, batch_size: 128 },
+    }),
+    ["epochs    clustering 40", "batch     clustering 256"],
+  );
 });
 
 Deno.test("bar mode draws a bar with loss and eta on a terminal, prints lines above it, and close stops it", async () => {

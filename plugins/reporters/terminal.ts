@@ -196,6 +196,8 @@ export function summariseConfig(config: unknown): string[] {
   const batches: string[] = [];
   for (const stage of TRAINED) {
     const section = findKey(config, (k) => k === stage);
+    // a stage switched off (selflabel by default) trains no epochs
+    if (isRecord(section) && section.enabled === false) continue;
     const e = findKey(section, (k) => k === "epochs");
     const b = findKey(section, isBatchKey);
     if (typeof e === "number") epochs.push(`${stage} ${e}`);
