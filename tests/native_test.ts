@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { native, NATIVE_ENGINE } from "../plugins/backends/native.ts";
 import { BLAS_MISSING, openBlas } from "../plugins/backends/native_blas.ts";
+import { pool } from "../plugins/backends/native_pool.ts";
 import { BackendError } from "../core/errors.ts";
 import { Rng } from "../core/random.ts";
 
@@ -350,6 +351,31 @@ Deno.test({
       assertClose(nat.values[i], g, `gradient of ${cpu.names[i]}`)
     );
     model.dispose();
+  },
+});
+
+Deno.test({
+  name:
+    "a disposed native output's buffer serves the next output of its size, while dataSync arrays and reshaped views keep their values",
+  ignore,
+  async fn() {
+    await tf.setBackend(NATIVE_ENGINE);
+    const a = tf.tensor1d([1, 2, 3, 4]);
+    const sum = tf.add(a, a);
+    const read = sum.dataSync();
+    const shared = tf.reshape(sum, [2, 2]);
+    const before = pool.freeBytes;
+    sum.dispose();
+    // the reshape still holds the buffer: nothing went back to the pool
+    assert.equal(pool.freeBytes, before);
+    shared.dispose();
+    assert.equal(pool.freeBytes, before + 16);
+    // the next 4-float output reuses that buffer; the array read earlier is a copy
+    const product = tf.mul(a, a);
+    assert.equal(pool.freeBytes, before);
+    assert.deepEqual([...read], [2, 4, 6, 8]);
+    assert.deepEqual([...product.dataSync()], [1, 4, 9, 16]);
+    tf.dispose([a, product]);
   },
 });
 

@@ -17,11 +17,68 @@ import type { PluginDef } from "../../core/registry.ts";
 import { type Blas, openBlas } from "./native_blas.ts";
 import { nativeKernels } from "./native_kernels.ts";
 import { fastKernels } from "./native_fast.ts";
+import { pool } from "./native_pool.ts";
 
 /** The tfjs backend name the native backend registers. */
 export const NATIVE_ENGINE = "clknn-native";
 
 let registered = false;
+
+type DataId = object;
+type Values = Float32Array | Int32Array | Uint8Array | Uint8Array[];
+
+/**
+ * The cpu backend with recycled kernel outputs (see native_pool.ts): every
+ * tensor that stores a pooled buffer is counted, a buffer goes back to the
+ * pool when its last tensor is disposed, and reads from outside the kernels
+ * get a copy so they never alias memory that will be reused.
+ */
+class NativeBackend extends MathBackendCPU {
+  override write(values: Values, shape: number[], dtype: tf.DataType): DataId {
+    const id = super.write(values as never, shape, dtype);
+    if (values instanceof Float32Array) pool.hold(values);
+    return id;
+  }
+
+  override move(
+    dataId: DataId,
+    values: Values,
+    shape: number[],
+    dtype: tf.DataType,
+    refCount: number,
+  ): void {
+    super.move(dataId, values as never, shape, dtype, refCount);
+    if (values instanceof Float32Array) pool.hold(values);
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const values = this.data.has(dataId)
+      ? this.data.get(dataId).values
+      : undefined;
+    const done = super.disposeData(dataId, force);
+    if (values instanceof Float32Array && !this.data.has(dataId)) {
+      pool.release(values);
+    }
+    return done;
+  }
+
+  override readSync(dataId: DataId): tf.backend_util.BackendValues {
+    const v = super.readSync(dataId);
+    // a reader may keep the array after the tensor is gone: never hand out pooled memory
+    return v instanceof Float32Array && pool.owns(v) ? v.slice() : v;
+  }
+
+  // kernels read their inputs through bufferSync while the tensors are alive: no copy needed
+  override bufferSync<R extends tf.Rank, D extends tf.DataType>(
+    t: tf.TensorInfo,
+  ): tf.TensorBuffer<R, D> {
+    const { values } = this.data.get(t.dataId);
+    if (t.dtype === "float32" && values instanceof Float32Array) {
+      return tf.buffer(t.shape, "float32", values) as never;
+    }
+    return super.bufferSync(t);
+  }
+}
 
 /**
  * Registers the `clknn-native` tfjs backend (once per process): every cpu
@@ -30,7 +87,7 @@ let registered = false;
 export function registerNativeBackend(blas: Blas): void {
   if (registered) return;
   tf.registerBackend(NATIVE_ENGINE, () => {
-    const backend = new MathBackendCPU();
+    const backend = new NativeBackend();
     // the cpu backend's first write prints an advert for tfjs-node; library code stays silent
     (backend as unknown as { firstUse: boolean }).firstUse = false;
     return backend;

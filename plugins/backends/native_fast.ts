@@ -18,6 +18,7 @@ import type {
   TensorInfo,
 } from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { pool } from "./native_pool.ts";
 
 type Inputs = Record<string, TensorInfo | undefined>;
 type Args = { inputs: Inputs; backend: MathBackendCPU; attrs?: NamedAttrMap };
@@ -187,7 +188,7 @@ function binary(op: Op, name: string, cpu: ReadonlyMap<string, KernelFunc>) {
         (na === n && isTrailing(b.shape, shape)) ||
         (nb === n && isTrailing(a.shape, shape));
       if (ok) {
-        const out = new Float32Array(n);
+        const out = pool.take(n);
         if (n > 0) binaryPeriodic(op, av, na, bv, nb, out);
         return args.backend.makeTensorInfo(shape, "float32", out);
       }
@@ -222,7 +223,7 @@ function reduce(
     }
     const reduced = sizeOf(axes.map((a) => x.shape[a]));
     const kept = reduced === 0 ? 0 : xv.length / reduced;
-    const out = new Float32Array(kept);
+    const out = pool.take(kept);
     const scale = mean ? 1 / reduced : 1;
     if (leading) {
       const acc = new Float64Array(kept);
@@ -311,7 +312,7 @@ export function fastKernels(
       const { x } = args.inputs as { x: TensorInfo };
       const xv = f32(args.backend, x);
       if (!xv) return cpu.get("Relu")!(args as never) as TensorInfo;
-      const out = new Float32Array(xv.length);
+      const out = pool.take(xv.length);
       for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? xv[i] : 0;
       return args.backend.makeTensorInfo(x.shape, "float32", out);
     },
@@ -320,7 +321,7 @@ export function fastKernels(
       const xv = f32(args.backend, x);
       const alpha = args.attrs!.alpha as number;
       if (!xv) return cpu.get("Step")!(args as never) as TensorInfo;
-      const out = new Float32Array(xv.length);
+      const out = pool.take(xv.length);
       for (let i = 0; i < xv.length; i++) {
         const v = xv[i];
         out[i] = v > 0 ? 1 : v !== v ? NaN : alpha;
@@ -339,7 +340,7 @@ export function fastKernels(
         );
       if (!ok) return cpu.get("Tile")!(args as never) as TensorInfo;
       const times = sizeOf(reps);
-      const out = new Float32Array(xv.length * times);
+      const out = pool.take(xv.length * times);
       for (let t = 0; t < times; t++) out.set(xv, t * xv.length);
       return args.backend.makeTensorInfo(
         x.shape.map((d, i) => d * reps[i]),
@@ -358,7 +359,7 @@ export function fastKernels(
         args.attrs!.begin as number[],
         args.attrs!.size as number[],
       );
-      const out = new Float32Array(sizeOf(size));
+      const out = pool.take(sizeOf(size));
       if (out.length > 0) blockCopy(xv, x.shape, out, size, begin, true);
       return args.backend.makeTensorInfo(size, "float32", out);
     },
@@ -371,8 +372,9 @@ export function fastKernels(
         return cpu.get("PadV2")!(args as never) as TensorInfo;
       }
       const shape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
-      const out = new Float32Array(sizeOf(shape));
-      if (value !== 0) out.fill(value);
+      const out = value === 0
+        ? pool.zeros(sizeOf(shape))
+        : pool.take(sizeOf(shape)).fill(value);
       if (xv.length > 0) {
         blockCopy(xv, x.shape, out, shape, paddings.map((p) => p[0]), false);
       }
@@ -398,7 +400,7 @@ export function fastKernels(
         mul[j] = (sv ? sv[j] : 1) / Math.sqrt(vv![j] + eps);
         add[j] = (ov ? ov[j] : 0) - mv![j] * mul[j];
       }
-      const out = new Float32Array(xv.length);
+      const out = pool.take(xv.length);
       for (let o = 0; o < xv.length; o += c) {
         for (let j = 0; j < c; j++) out[o + j] = xv[o + j] * mul[j] + add[j];
       }

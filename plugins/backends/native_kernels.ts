@@ -19,6 +19,7 @@ import type {
 } from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Blas } from "./native_blas.ts";
+import { pool } from "./native_pool.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type Inputs = Record<string, TensorInfo | undefined>;
@@ -178,7 +179,7 @@ export function conv2dForward(
   const N = ci.outChannels;
   const P = ci.outHeight * ci.outWidth;
   const K = ci.filterHeight * ci.filterWidth * ci.inChannels;
-  const y = new Float32Array(ci.batchSize * P * N);
+  const y = pool.take(ci.batchSize * P * N);
   if (isPointwise(ci)) {
     blas.sgemm(false, false, ci.batchSize * P, N, K, 1, x, K, w, N, 0, y, N);
     return y;
@@ -217,7 +218,7 @@ export function conv2dBackpropInput(
   const N = ci.outChannels;
   const P = ci.outHeight * ci.outWidth;
   const K = ci.filterHeight * ci.filterWidth * ci.inChannels;
-  const dx = new Float32Array(
+  const dx = pool.zeros(
     ci.batchSize * ci.inHeight * ci.inWidth * ci.inChannels,
   );
   if (isPointwise(ci)) {
@@ -258,7 +259,7 @@ export function conv2dBackpropFilter(
   const N = ci.outChannels;
   const P = ci.outHeight * ci.outWidth;
   const K = ci.filterHeight * ci.filterWidth * ci.inChannels;
-  const dw = new Float32Array(K * N);
+  const dw = pool.take(K * N);
   if (isPointwise(ci)) {
     blas.sgemm(true, false, K, N, ci.batchSize * P, 1, x, K, dy, N, 0, dw, N);
     return dw;
@@ -316,7 +317,7 @@ function batchMatMulValues(
     ? outerA
     : tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
   const batch = Math.max(batchA, batchB);
-  const values = new Float32Array(batch * m * n);
+  const values = pool.take(batch * m * n);
   const lda = a.shape[ra - 1], ldb = b.shape[rb - 1];
   for (let i = 0; i < batch; i++) {
     const ia = batchA === 1 ? 0 : i, ib = batchB === 1 ? 0 : i;
