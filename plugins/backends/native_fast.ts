@@ -197,6 +197,22 @@ function binary(op: Op, name: string, cpu: ReadonlyMap<string, KernelFunc>) {
   };
 }
 
+/** A float32 same-shape map whose loop is `body`; other dtypes go to the cpu kernel. */
+function unary(
+  name: string,
+  cpu: ReadonlyMap<string, KernelFunc>,
+  body: (xv: Float32Array, out: Float32Array) => void,
+) {
+  return (args: Args): TensorInfo => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const xv = f32(args.backend, x);
+    if (!xv) return cpu.get(name)!(args as never) as TensorInfo;
+    const out = pool.take(xv.length);
+    body(xv, out);
+    return args.backend.makeTensorInfo(x.shape, "float32", out);
+  };
+}
+
 /** Sorted, non-negative reduction axes. */
 function axesOf(axis: unknown, rank: number): number[] {
   const list = Array.isArray(axis) ? axis as number[] : [axis as number];
@@ -316,6 +332,18 @@ export function fastKernels(
       for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? xv[i] : 0;
       return args.backend.makeTensorInfo(x.shape, "float32", out);
     },
+    Square: unary("Square", cpu, (xv, out) => {
+      for (let i = 0; i < xv.length; i++) out[i] = xv[i] * xv[i];
+    }),
+    Sqrt: unary("Sqrt", cpu, (xv, out) => {
+      for (let i = 0; i < xv.length; i++) out[i] = Math.sqrt(xv[i]);
+    }),
+    Rsqrt: unary("Rsqrt", cpu, (xv, out) => {
+      for (let i = 0; i < xv.length; i++) out[i] = 1 / Math.sqrt(xv[i]);
+    }),
+    Neg: unary("Neg", cpu, (xv, out) => {
+      for (let i = 0; i < xv.length; i++) out[i] = -xv[i];
+    }),
     Step: (args) => {
       const { x } = args.inputs as { x: TensorInfo };
       const xv = f32(args.backend, x);
