@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { native, NATIVE_ENGINE } from "../plugins/backends/native.ts";
 import { BLAS_MISSING, openBlas } from "../plugins/backends/native_blas.ts";
 import { pool } from "../plugins/backends/native_pool.ts";
+import { fusedBatchNormalization } from "../plugins/backbones/fused_batch_norm.ts";
 import { BackendError } from "../core/errors.ts";
 import { Rng } from "../core/random.ts";
 
@@ -212,7 +213,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "native elementwise, reduction, slice, pad, tile and batch-norm kernels equal the cpu backend's on broadcast shapes",
+    "native elementwise, unary, reduction, slice, pad, tile and batch-norm kernels equal the cpu backend's on broadcast shapes",
   ignore,
   async fn() {
     const rng = new Rng(4);
@@ -262,6 +263,10 @@ Deno.test({
         tf.tile(xt, [1, 2, 1, 1]),
         tf.relu(xt),
         tf.step(xt, 0.1),
+        tf.square(xt),
+        tf.sqrt(tf.abs(xt)),
+        tf.rsqrt(tf.add(tf.abs(xt), 0.1)),
+        tf.neg(xt),
       ];
     });
     await compare("batch norm", () => {
@@ -351,6 +356,79 @@ Deno.test({
       assertClose(nat.values[i], g, `gradient of ${cpu.names[i]}`)
     );
     model.dispose();
+  },
+});
+
+Deno.test({
+  name:
+    "the fused batch-norm layer on native gives the stock tfjs layer's cpu output, moving statistics and gradients for x, gamma and beta",
+  ignore,
+  async fn() {
+    const rng = new Rng(6);
+    // [shape, spread, shift]: the last has a mean 100 times its spread
+    const cases = [
+      [[4, 5, 3, 8], 1, 0],
+      [[7, 16], 3, 2],
+      [[2, 3, 3, 5], 0.1, 10],
+    ] as const;
+    for (const [shape, scaleBy, shift] of cases) {
+      const n = shape.reduce((p, q) => p * q, 1);
+      const c = shape[shape.length - 1];
+      // a per-channel offset and spread, so the statistics matter
+      const x = randomArray(n, rng).map((v, i) =>
+        v * scaleBy * (1 + (i % c) / c) + shift + (i % c)
+      );
+      const weights = randomArray(n, rng);
+      const gamma = randomArray(c, rng).map((v) => v + 1.5);
+      const beta = randomArray(c, rng);
+      const run = async (backend: string, fused: boolean) => {
+        await tf.setBackend(backend);
+        const layer = fused
+          ? fusedBatchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5 })
+          : tf.layers.batchNormalization({
+            axis: -1,
+            momentum: 0.9,
+            epsilon: 1e-5,
+          });
+        layer.build([...shape]);
+        layer.setWeights([
+          tf.tensor1d(gamma),
+          tf.tensor1d(beta),
+          tf.zeros([c]),
+          tf.ones([c]),
+        ]);
+        const xt = tf.tensor(x, [...shape]);
+        const wt = tf.tensor(weights, [...shape]);
+        const vars = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+        const f = (input: tf.Tensor) =>
+          tf.sum(
+            tf.mul(layer.apply(input, { training: true }) as tf.Tensor, wt),
+          );
+        const y = layer.apply(xt, { training: true }) as tf.Tensor;
+        const dx = tf.grad(f)(xt);
+        const { grads } = tf.variableGrads(() => f(xt) as tf.Scalar, vars);
+        const out = [
+          y,
+          dx,
+          ...vars.map((v) => grads[v.name]),
+          ...layer.getWeights().slice(2),
+        ].map((t) => t.dataSync() as Float32Array);
+        return out;
+      };
+      const want = await run("cpu", false);
+      const got = await run(NATIVE_ENGINE, true);
+      const names = [
+        "y",
+        "dx",
+        "dgamma",
+        "dbeta",
+        "moving mean",
+        "moving variance",
+      ];
+      want.forEach((w, i) =>
+        assertClose(got[i], w, `${JSON.stringify(shape)} ${names[i]}`)
+      );
+    }
   },
 });
 

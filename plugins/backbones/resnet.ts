@@ -21,6 +21,7 @@ import type { Backbone } from "../../core/interfaces.ts";
 import type { Options } from "../../core/options.ts";
 import type { PluginDef } from "../../core/registry.ts";
 import { Rng } from "../../core/random.ts";
+import { fusedBatchNormalization } from "./fused_batch_norm.ts";
 
 /** Options shared by {@linkcode resnet18} and {@linkcode resnet34}. */
 export const resnetOptions = {
@@ -51,9 +52,12 @@ export function chooseStem(
   return Math.min(height, width) < 64 ? "cifar" : "imagenet";
 }
 
-/** BN settings matching PyTorch's defaults (momentum 0.1 there is 0.9 here). */
+/**
+ * BN settings matching PyTorch's defaults (momentum 0.1 there is 0.9 here);
+ * tfjs's layer with a fused training pass where the backend has one.
+ */
 function batchNorm(name: string): tf.layers.Layer {
-  return tf.layers.batchNormalization({
+  return fusedBatchNormalization({
     axis: -1,
     momentum: 0.9,
     epsilon: 1e-5,

@@ -17,6 +17,7 @@ import type { PluginDef } from "../../core/registry.ts";
 import { type Blas, openBlas } from "./native_blas.ts";
 import { nativeKernels } from "./native_kernels.ts";
 import { fastKernels } from "./native_fast.ts";
+import { normKernels } from "./native_norm.ts";
 import { pool } from "./native_pool.ts";
 
 /** The tfjs backend name the native backend registers. */
@@ -99,6 +100,7 @@ export function registerNativeBackend(blas: Blas): void {
   const replaced = [
     ...nativeKernels(blas, NATIVE_ENGINE, cpu),
     ...fastKernels(NATIVE_ENGINE, cpu),
+    ...normKernels(NATIVE_ENGINE),
   ];
   const own = new Set(replaced.map((k) => k.kernelName));
   for (const k of tf.getKernelsForBackend("cpu")) {

@@ -1,0 +1,177 @@
+/**
+ * The `native` backend's training batch-norm kernels (the op is defined in
+ * plugins/backbones/fused_batch_norm.ts): statistics and output in two
+ * passes over `x`, the three gradients in two passes over `dy` and `x`.
+ * Per-channel sums accumulate in float64, so the one-pass variance
+ * `E[x^2] - E[x]^2` loses nothing a float32 two-pass one keeps.
+ *
+ * @module
+ */
+import type {
+  KernelConfig,
+  NamedAttrMap,
+  TensorInfo,
+} from "@tensorflow/tfjs-core";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import {
+  BN_GRAD_KERNEL,
+  BN_TRAIN_KERNEL,
+} from "../backbones/fused_batch_norm.ts";
+import { pool } from "./native_pool.ts";
+
+type Inputs = Record<string, TensorInfo | undefined>;
+type Args = { inputs: Inputs; backend: MathBackendCPU; attrs?: NamedAttrMap };
+
+function values(backend: MathBackendCPU, t: TensorInfo): Float32Array {
+  const v = backend.data.get(t.dataId).values;
+  if (!(v instanceof Float32Array)) {
+    throw new Error(`batch norm on the native backend needs float32 tensors`);
+  }
+  return v;
+}
+
+/**
+ * `y = (x - mean) * scale / sqrt(var + eps) + offset` over `[rows, c]` `x`;
+ * writes the batch mean and biased variance into `mean` and `variance`.
+ */
+export function batchNormTrainValues(
+  x: Float32Array,
+  c: number,
+  scale: Float32Array,
+  offset: Float32Array,
+  eps: number,
+  y: Float32Array,
+  mean: Float32Array,
+  variance: Float32Array,
+): void {
+  const rows = x.length / c;
+  const s1 = new Float64Array(c), s2 = new Float64Array(c);
+  for (let o = 0; o < x.length; o += c) {
+    for (let j = 0; j < c; j++) {
+      const v = x[o + j];
+      s1[j] += v;
+      s2[j] += v * v;
+    }
+  }
+  const mul = new Float32Array(c), add = new Float32Array(c);
+  for (let j = 0; j < c; j++) {
+    const m = s1[j] / rows;
+    const v = Math.max(0, s2[j] / rows - m * m);
+    mean[j] = m;
+    variance[j] = v;
+    mul[j] = scale[j] / Math.sqrt(v + eps);
+    add[j] = offset[j] - m * mul[j];
+  }
+  for (let o = 0; o < x.length; o += c) {
+    for (let j = 0; j < c; j++) y[o + j] = x[o + j] * mul[j] + add[j];
+  }
+}
+
+/**
+ * The gradients of {@linkcode batchNormTrainValues}, the statistics'
+ * dependence on `x` included: with `r = 1 / sqrt(var + eps)`,
+ * `dOffset = sum(dy)`, `dScale = r * sum(dy * (x - mean))` and
+ * `dx = scale * r * (dy - dOffset / n - (x - mean) * r * dScale / n)`.
+ */
+export function batchNormGradValues(
+  dy: Float32Array,
+  x: Float32Array,
+  c: number,
+  mean: Float32Array,
+  variance: Float32Array,
+  scale: Float32Array,
+  eps: number,
+  dx: Float32Array,
+  dScale: Float32Array,
+  dOffset: Float32Array,
+): void {
+  const rows = x.length / c;
+  const sdy = new Float64Array(c), sdyx = new Float64Array(c);
+  for (let o = 0; o < x.length; o += c) {
+    for (let j = 0; j < c; j++) {
+      const g = dy[o + j];
+      sdy[j] += g;
+      sdyx[j] += g * x[o + j];
+    }
+  }
+  // dx = a * dy + b * x + k per channel
+  const a = new Float32Array(c), b = new Float32Array(c);
+  const k = new Float32Array(c);
+  for (let j = 0; j < c; j++) {
+    const r = 1 / Math.sqrt(variance[j] + eps);
+    // sum(dy * (x - mean)) from the raw sums
+    const centred = sdyx[j] - mean[j] * sdy[j];
+    dOffset[j] = sdy[j];
+    dScale[j] = r * centred;
+    const sr = scale[j] * r;
+    a[j] = sr;
+    b[j] = -sr * r * r * centred / rows;
+    k[j] = -sr * sdy[j] / rows - b[j] * mean[j];
+  }
+  for (let o = 0; o < x.length; o += c) {
+    for (let j = 0; j < c; j++) {
+      dx[o + j] = a[j] * dy[o + j] + b[j] * x[o + j] + k[j];
+    }
+  }
+}
+
+/** Kernel configs of the two batch-norm kernels for `backendName`. */
+export function normKernels(backendName: string): KernelConfig[] {
+  const train = (args: Args): TensorInfo[] => {
+    const { x, scale, offset } = args.inputs as Record<string, TensorInfo>;
+    const be = args.backend;
+    const eps = args.attrs!.varianceEpsilon as number;
+    const c = x.shape[x.shape.length - 1];
+    const xv = values(be, x);
+    const y = pool.take(xv.length);
+    const mean = new Float32Array(c), variance = new Float32Array(c);
+    batchNormTrainValues(
+      xv,
+      c,
+      values(be, scale),
+      values(be, offset),
+      eps,
+      y,
+      mean,
+      variance,
+    );
+    return [
+      be.makeTensorInfo(x.shape, "float32", y),
+      be.makeTensorInfo([c], "float32", mean),
+      be.makeTensorInfo([c], "float32", variance),
+    ];
+  };
+  const grad = (args: Args): TensorInfo[] => {
+    const { dy, x, mean, variance, scale } = args.inputs as Record<
+      string,
+      TensorInfo
+    >;
+    const be = args.backend;
+    const eps = args.attrs!.varianceEpsilon as number;
+    const c = x.shape[x.shape.length - 1];
+    const xv = values(be, x);
+    const dx = pool.take(xv.length);
+    const dScale = new Float32Array(c), dOffset = new Float32Array(c);
+    batchNormGradValues(
+      values(be, dy),
+      xv,
+      c,
+      values(be, mean),
+      values(be, variance),
+      values(be, scale),
+      eps,
+      dx,
+      dScale,
+      dOffset,
+    );
+    return [
+      be.makeTensorInfo(x.shape, "float32", dx),
+      be.makeTensorInfo([c], "float32", dScale),
+      be.makeTensorInfo([c], "float32", dOffset),
+    ];
+  };
+  return [
+    { kernelName: BN_TRAIN_KERNEL, backendName, kernelFunc: train as never },
+    { kernelName: BN_GRAD_KERNEL, backendName, kernelFunc: grad as never },
+  ];
+}
