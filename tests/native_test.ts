@@ -361,6 +361,32 @@ Deno.test({
 
 Deno.test({
   name:
+    "native relu keeps NaN and maps -Infinity and -0 to 0, and its one-pass gradient equals the cpu backend's dy * step(x)",
+  ignore,
+  async fn() {
+    await tf.setBackend(NATIVE_ENGINE);
+    const special = tf.relu(
+      tf.tensor1d([-Infinity, -1, -0, 0, 2, NaN, Infinity]),
+    );
+    assert.deepEqual([...special.dataSync()], [0, 0, 0, 0, 2, NaN, Infinity]);
+    assert.ok(Object.is(special.dataSync()[2], 0));
+    special.dispose();
+    const rng = new Rng(7);
+    const x = randomArray(3 * 5 * 4, rng);
+    const w = randomArray(3 * 5 * 4, rng);
+    await compare("relu gradient", () => {
+      const xt = tf.tensor3d(x, [3, 5, 4]);
+      const wt = tf.tensor3d(w, [3, 5, 4]);
+      return [
+        tf.relu(xt),
+        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), wt)))(xt),
+      ];
+    });
+  },
+});
+
+Deno.test({
+  name:
     "the fused batch-norm layer on native gives the stock tfjs layer's cpu output, moving statistics and gradients for x, gamma and beta",
   ignore,
   async fn() {

@@ -16,7 +16,7 @@ import type { Backend, BackendInfo } from "../../core/interfaces.ts";
 import type { PluginDef } from "../../core/registry.ts";
 import { type Blas, openBlas } from "./native_blas.ts";
 import { nativeKernels } from "./native_kernels.ts";
-import { fastKernels } from "./native_fast.ts";
+import { fastKernels, RELU_GRAD_KERNEL } from "./native_fast.ts";
 import { normKernels } from "./native_norm.ts";
 import { pool } from "./native_pool.ts";
 
@@ -109,7 +109,31 @@ export function registerNativeBackend(blas: Blas): void {
     }
   }
   for (const k of replaced) tf.registerKernel(k);
+  registerReluGradient();
   registered = true;
+}
+
+/**
+ * Replaces tfjs's ReLU gradient (global to every backend) with one that
+ * runs {@linkcode RELU_GRAD_KERNEL} where the backend has it and float32
+ * tensors flow, and tfjs's own `dy * step(x)` everywhere else.
+ */
+function registerReluGradient(): void {
+  tf.registerGradient({
+    kernelName: "Relu",
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved) => {
+      const [x] = saved;
+      const g = dy as tf.Tensor;
+      return {
+        x: () =>
+          g.dtype === "float32" && x.dtype === "float32" &&
+            tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) !== undefined
+            ? tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: g, x }) as tf.Tensor
+            : tf.mul(g, tf.cast(tf.step(x), "float32")),
+      };
+    },
+  });
 }
 
 const schema = {} as const;
