@@ -99,6 +99,27 @@ for (const k of [1, 3, 7]) {
     }
   }
 }
+// even kernels pad unevenly under "same"; the stride-1 input gradient runs as a flipped convolution
+for (const k of [2, 4]) {
+  convCases.push({
+    batch: 2,
+    size: [7, 6],
+    inC: 3,
+    outC: 5,
+    k,
+    stride: 1,
+    pad: "same",
+  });
+  convCases.push({
+    batch: 2,
+    size: [7, 6],
+    inC: 3,
+    outC: 5,
+    k,
+    stride: 2,
+    pad: "same",
+  });
+}
 convCases.push({
   batch: 3,
   size: [6, 6],
