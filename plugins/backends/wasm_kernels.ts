@@ -11,6 +11,10 @@
  *   gradient with the spatially flipped, in/out-swapped filter.
  * - wasm's `Identity` copies every tensor the engine keeps for backprop;
  *   this one shares the buffer (tensors are immutable, as on the cpu backend).
+ * - wasm's `MaxPoolGrad` sends the gradient to the wrong input when every
+ *   value in a pooling window is negative (found by tests/backends_test.ts;
+ *   ResNet's stem pools after a ReLU, so it was not hit there). This one is a
+ *   plain loop that, like the cpu backend, picks the first largest value.
  *
  * Known limits: NHWC only (the wasm backend's only layout) and dilation 1
  * (tfjs's conv2d gradient itself refuses dilated convolutions). The gradient
@@ -27,6 +31,8 @@ type Shape4 = [number, number, number, number];
 interface WasmBackendLike extends tf.KernelBackend {
   incRef(dataId: tf.DataId): void;
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
 }
 
 /** Runs one of the wasm backend's registered kernels directly on TensorInfos. */
@@ -235,11 +241,75 @@ function identity(
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
+/**
+ * dx[n, r, c, ch] = sum of dy over the windows whose first largest input is
+ * x[n, r, c, ch]. Runs in JavaScript on the wasm heap; max pooling appears
+ * once per ResNet (the ImageNet stem), so its cost is small next to the
+ * convolutions.
+ */
+function maxPoolGrad(
+  args: {
+    inputs: tf.NamedTensorInfoMap;
+    backend: unknown;
+    attrs?: tf.NamedAttrMap;
+  },
+): tf.TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const { dy, input } = args.inputs as {
+    dy: tf.TensorInfo;
+    input: tf.TensorInfo;
+  };
+  const attrs = args.attrs ?? {};
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as Shape4,
+    attrs.filterSize as number | [number, number],
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as "same" | "valid" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+  );
+  const { batchSize, inHeight: h, inWidth: w, inChannels: ch } = info;
+  const { outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const { filterHeight: fh, filterWidth: fw } = info;
+  const { top, left } = info.padInfo;
+  // allocate first: a growing heap would detach views taken before
+  const out = backend.makeOutput(input.shape, "float32");
+  const x = backend.readSync(input.dataId) as Float32Array;
+  const g = backend.readSync(dy.dataId) as Float32Array;
+  const dx = backend.typedArrayFromHeap(out) as Float32Array;
+  dx.fill(0);
+  for (let n = 0; n < batchSize; n++) {
+    for (let r = 0; r < oh; r++) {
+      const r0 = r * sh - top;
+      for (let c = 0; c < ow; c++) {
+        const c0 = c * sw - left;
+        const gBase = ((n * oh + r) * ow + c) * ch;
+        for (let k = 0; k < ch; k++) {
+          let best = -Infinity, at = -1;
+          for (let i = Math.max(r0, 0); i < Math.min(r0 + fh, h); i++) {
+            for (let j = Math.max(c0, 0); j < Math.min(c0 + fw, w); j++) {
+              const idx = ((n * h + i) * w + j) * ch + k;
+              if (x[idx] > best) {
+                best = x[idx];
+                at = idx;
+              }
+            }
+          }
+          if (at >= 0) dx[at] += g[gBase + k];
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** The kernels this module installs on the wasm backend, by tfjs kernel name. */
 export const WASM_KERNELS: Readonly<Record<string, tf.KernelFunc>> = {
   Conv2DBackpropFilter: conv2DBackpropFilter as unknown as tf.KernelFunc,
   Conv2DBackpropInput: conv2DBackpropInput as unknown as tf.KernelFunc,
   Identity: identity as unknown as tf.KernelFunc,
+  MaxPoolGrad: maxPoolGrad as unknown as tf.KernelFunc,
 };
 
 /**
