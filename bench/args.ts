@@ -9,7 +9,7 @@ import { ConfigError } from "../core/errors.ts";
 export interface BenchArgs {
   /** Fewer cases and repeats, small widths: finishes in under 2 minutes. */
   quick: boolean;
-  /** Backend names to run, or undefined for every registered backend. */
+  /** Backend names to run, or undefined for every registered backend but auto. */
   backends?: string[];
   /** Folder the JSON and Markdown results go to. */
   out: string;
@@ -28,7 +28,7 @@ export const USAGE =
   `usage: deno task bench [--quick] [--backends a,b] [--out DIR] [--name NAME]
                        [--no-torch] [--max-step-seconds S]
   --quick               fewer cases and repeats at small widths (< 2 minutes)
-  --backends a,b        only these registered backends (default: all)
+  --backends a,b        only these registered backends (default: all but auto)
   --out DIR             where results go (default: bench/results)
   --name NAME           results file stem (default: latest, or quick)
   --no-torch            skip the PyTorch reference

@@ -10,6 +10,11 @@ import { stl10 } from "../datasets/stl10.ts";
 import { imageFolder } from "../datasets/image_folder.ts";
 import { synthetic } from "../datasets/synthetic.ts";
 import { native } from "./backends/native.ts";
+import { cpu } from "./backends/cpu.ts";
+import { wasm } from "./backends/wasm.ts";
+import { tensorflow, tensorflowGpu } from "./backends/tensorflow.ts";
+import { webgpu } from "./backends/webgpu.ts";
+import { autoPlugin } from "./backends/auto.ts";
 import { resnet18, resnet34 } from "./backbones/resnet.ts";
 import { smallConvnet } from "./backbones/small_convnet.ts";
 import { linearCluster, mlpCluster, mlpInstance } from "./heads/mlp.ts";
@@ -39,6 +44,13 @@ export function registerBundled(registries: Registries): Registries {
   registries.dataset.register(synthetic);
 
   registries.backend.register(native);
+  registries.backend.register(wasm);
+  registries.backend.register(cpu);
+  registries.backend.register(tensorflow);
+  registries.backend.register(tensorflowGpu);
+  registries.backend.register(webgpu);
+  // auto tries the others through this registry, so it imports none of them
+  registries.backend.register(autoPlugin(registries.backend));
 
   registries.backbone.register(resnet18);
   registries.backbone.register(resnet34);

@@ -41,7 +41,8 @@ if (unknown.length > 0) {
 const report = await runBench({
   cases: planCases(args.quick),
   registries,
-  backends: args.backends ?? known,
+  // auto would only measure one of the others a second time
+  backends: args.backends ?? known.filter((b) => b !== "auto"),
   torch: args.torch,
   maxStepSeconds: args.maxStepSeconds,
   log: (line) => console.log(line),
