@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { native, NATIVE_ENGINE } from "../plugins/backends/native.ts";
+import {
+  native,
+  NATIVE_ENGINE,
+  useOneDnn,
+} from "../plugins/backends/native.ts";
 import { BLAS_MISSING, openBlas } from "../plugins/backends/native_blas.ts";
 import { pool } from "../plugins/backends/native_pool.ts";
+import { DNNL_MISSING } from "../plugins/backends/native_dnnl.ts";
 import { fusedBatchNormalization } from "../plugins/backbones/fused_batch_norm.ts";
 import { BackendError } from "../core/errors.ts";
 import { Rng } from "../core/random.ts";
@@ -130,14 +135,27 @@ convCases.push({
   pad: "same",
 });
 
+// with libdnnl2 installed the convolutions run on oneDNN; both engines are checked
+const engines = [false, ...(!ignore && useOneDnn(true) ? [true] : [])];
+
 Deno.test({
   name:
-    "native conv2d and both of its gradients equal the cpu backend's over strides, kernel sizes, paddings and channels",
+    "native conv2d and both of its gradients equal the cpu backend's over strides, kernel sizes, paddings and channels, on OpenBLAS and on oneDNN",
   ignore,
   async fn() {
+    for (const onednn of engines) {
+      useOneDnn(onednn);
+      await convCasesAgree(onednn ? "oneDNN" : "OpenBLAS");
+    }
+    useOneDnn(true);
+  },
+});
+
+async function convCasesAgree(engine: string): Promise<void> {
+  {
     const rng = new Rng(1);
     for (const c of convCases) {
-      const what = JSON.stringify(c);
+      const what = `${engine} ${JSON.stringify(c)}`;
       const [h, w] = c.size;
       const x = randomArray(c.batch * h * w * c.inC, rng);
       const f = randomArray(c.k * c.k * c.inC * c.outC, rng);
@@ -161,8 +179,8 @@ Deno.test({
         return [y, dx, df];
       });
     }
-  },
-});
+  }
+}
 
 Deno.test({
   name:
@@ -502,6 +520,11 @@ Deno.test({
     assert.deepEqual([...product.dataSync()], [1, 4, 9, 16]);
     tf.dispose([a, product]);
   },
+});
+
+Deno.test("the missing-oneDNN note is one line naming the package to install", () => {
+  assert.ok(!DNNL_MISSING.includes("\n"));
+  assert.match(DNNL_MISSING, /apt-get install libdnnl2/);
 });
 
 Deno.test("the missing-OpenBLAS message is one line naming the package to install", () => {

@@ -1,8 +1,10 @@
 /**
  * The `native` backend: tensors live in host memory as in tfjs's pure-JS cpu
- * backend, but convolutions and matrix products run on OpenBLAS (through
- * Deno's FFI, multithreaded by OpenBLAS), and the ops that dominate a
- * ResNet training step have tight single-pass kernels.
+ * backend, but convolutions run on oneDNN (when Debian's `libdnnl2` is
+ * installed) or OpenBLAS im2col, matrix products on OpenBLAS (all through
+ * Deno's FFI, multithreaded by the libraries), and the ops that dominate a
+ * ResNet training step have tight single-pass kernels writing into recycled
+ * buffers.
  *
  * Needs `libopenblas0-pthread` (Debian) and `--allow-ffi`. Known limits: the
  * remaining elementwise and reduction kernels are tfjs's single-threaded JS.
@@ -15,6 +17,7 @@ import type { KernelFunc } from "@tensorflow/tfjs-core";
 import type { Backend, BackendInfo } from "../../core/interfaces.ts";
 import type { PluginDef } from "../../core/registry.ts";
 import { type Blas, openBlas } from "./native_blas.ts";
+import { type Dnnl, DNNL_MISSING, openDnnl } from "./native_dnnl.ts";
 import { nativeKernels } from "./native_kernels.ts";
 import { fastKernels, RELU_GRAD_KERNEL } from "./native_fast.ts";
 import { normKernels } from "./native_norm.ts";
@@ -24,6 +27,19 @@ import { pool } from "./native_pool.ts";
 export const NATIVE_ENGINE = "clknn-native";
 
 let registered = false;
+
+/** Where the registered kernels send convolutions: oneDNN when set, else OpenBLAS. */
+const convEngine: { dnnl?: Dnnl; available?: Dnnl } = {};
+
+/**
+ * Sends the native backend's convolutions to oneDNN (`true`, the default
+ * when libdnnl2 is installed) or to OpenBLAS im2col (`false`); returns
+ * whether oneDNN is now in use (false when it is not installed).
+ */
+export function useOneDnn(on: boolean): boolean {
+  convEngine.dnnl = on ? convEngine.available : undefined;
+  return convEngine.dnnl !== undefined;
+}
 
 type DataId = object;
 type Values = Float32Array | Int32Array | Uint8Array | Uint8Array[];
@@ -85,8 +101,9 @@ class NativeBackend extends MathBackendCPU {
  * Registers the `clknn-native` tfjs backend (once per process): every cpu
  * kernel, with the native ones in place of the heavy kernels.
  */
-export function registerNativeBackend(blas: Blas): void {
+export function registerNativeBackend(blas: Blas, dnnl?: Dnnl): void {
   if (registered) return;
+  convEngine.dnnl = convEngine.available = dnnl;
   tf.registerBackend(NATIVE_ENGINE, () => {
     const backend = new NativeBackend();
     // the cpu backend's first write prints an advert for tfjs-node; library code stays silent
@@ -98,7 +115,7 @@ export function registerNativeBackend(blas: Blas): void {
     cpu.set(k.kernelName, k.kernelFunc);
   }
   const replaced = [
-    ...nativeKernels(blas, NATIVE_ENGINE, cpu),
+    ...nativeKernels(blas, NATIVE_ENGINE, cpu, convEngine),
     ...fastKernels(NATIVE_ENGINE, cpu),
     ...normKernels(NATIVE_ENGINE),
   ];
@@ -149,7 +166,7 @@ export const native: PluginDef<Backend, typeof schema> = {
       name: "native",
       async load(): Promise<BackendInfo> {
         const blas = openBlas();
-        registerNativeBackend(blas);
+        registerNativeBackend(blas, openDnnl());
         await tf.setBackend(NATIVE_ENGINE);
         await tf.ready();
         return {
@@ -158,6 +175,10 @@ export const native: PluginDef<Backend, typeof schema> = {
           threads: blas.threads,
           detail: `OpenBLAS ${blas.library}${
             blas.threads ? `, ${blas.threads} threads` : ""
+          }; ${
+            convEngine.available
+              ? "convolutions on oneDNN libdnnl.so.2"
+              : DNNL_MISSING
           }`,
         };
       },

@@ -19,6 +19,7 @@ import type {
 } from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Blas } from "./native_blas.ts";
+import type { ConvShape, Dnnl } from "./native_dnnl.ts";
 import { pool } from "./native_pool.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
@@ -169,17 +170,48 @@ function blockImages(ci: ConvInfo): number {
   return Math.max(1, Math.min(ci.batchSize, Math.floor(COL_BLOCK / perImage)));
 }
 
-/** NHWC convolution `y = x * w` for filter `[KH, KW, C, N]`. */
+/** The oneDNN view of an undilated convolution, or undefined for a dilated one. */
+function dnnlShape(ci: ConvInfo): ConvShape | undefined {
+  if (ci.dilationHeight !== 1 || ci.dilationWidth !== 1) return undefined;
+  return {
+    batch: ci.batchSize,
+    inHeight: ci.inHeight,
+    inWidth: ci.inWidth,
+    inChannels: ci.inChannels,
+    outHeight: ci.outHeight,
+    outWidth: ci.outWidth,
+    outChannels: ci.outChannels,
+    filterHeight: ci.filterHeight,
+    filterWidth: ci.filterWidth,
+    strideHeight: ci.strideHeight,
+    strideWidth: ci.strideWidth,
+    padTop: ci.padInfo.top,
+    padLeft: ci.padInfo.left,
+    padBottom: ci.padInfo.bottom,
+    padRight: ci.padInfo.right,
+  };
+}
+
+/**
+ * NHWC convolution `y = x * w` for filter `[KH, KW, C, N]`: on oneDNN when
+ * given and the convolution is undilated, else im2col + OpenBLAS.
+ */
 export function conv2dForward(
   blas: Blas,
   x: Float32Array,
   w: Float32Array,
   ci: ConvInfo,
+  dnnl?: Dnnl,
 ): Float32Array {
   const N = ci.outChannels;
   const P = ci.outHeight * ci.outWidth;
   const K = ci.filterHeight * ci.filterWidth * ci.inChannels;
   const y = pool.take(ci.batchSize * P * N);
+  const shape = dnnl && dnnlShape(ci);
+  if (shape) {
+    dnnl!.forward(shape, x, w, y);
+    return y;
+  }
   if (isPointwise(ci)) {
     blas.sgemm(false, false, ci.batchSize * P, N, K, 1, x, K, w, N, 0, y, N);
     return y;
@@ -282,10 +314,19 @@ export function conv2dBackpropInput(
   dy: Float32Array,
   w: Float32Array,
   ci: ConvInfo,
+  dnnl?: Dnnl,
 ): Float32Array {
   const N = ci.outChannels;
   const P = ci.outHeight * ci.outWidth;
   const K = ci.filterHeight * ci.filterWidth * ci.inChannels;
+  const shape = dnnl && dnnlShape(ci);
+  if (shape) {
+    const dx = pool.take(
+      ci.batchSize * ci.inHeight * ci.inWidth * ci.inChannels,
+    );
+    dnnl!.backwardData(shape, dy, w, dx);
+    return dx;
+  }
   const t = isPointwise(ci) ? undefined : transposedInfo(ci);
   if (t) {
     const wt = flipSwap(w, ci);
@@ -330,11 +371,17 @@ export function conv2dBackpropFilter(
   x: Float32Array,
   dy: Float32Array,
   ci: ConvInfo,
+  dnnl?: Dnnl,
 ): Float32Array {
   const N = ci.outChannels;
   const P = ci.outHeight * ci.outWidth;
   const K = ci.filterHeight * ci.filterWidth * ci.inChannels;
   const dw = pool.take(K * N);
+  const shape = dnnl && dnnlShape(ci);
+  if (shape) {
+    dnnl!.backwardWeights(shape, x, dy, dw);
+    return dw;
+  }
   if (isPointwise(ci)) {
     blas.sgemm(true, false, K, N, ci.batchSize * P, 1, x, K, dy, N, 0, dw, N);
     return dw;
@@ -432,11 +479,15 @@ function biasActivateInPlace(
   }
 }
 
-/** Builds the native kernel configs for `backendName`, falling back to `cpu[name]`. */
+/**
+ * Builds the native kernel configs for `backendName`, falling back to
+ * `cpu[name]`; convolutions go to `engine.dnnl` whenever it is set.
+ */
 export function nativeKernels(
   blas: Blas,
   backendName: string,
   cpu: ReadonlyMap<string, KernelFunc>,
+  engine: { readonly dnnl?: Dnnl } = {},
 ): KernelConfig[] {
   const fallback = (name: string, args: Args): TensorInfo =>
     cpu.get(name)!(args as never) as TensorInfo;
@@ -474,7 +525,11 @@ export function nativeKernels(
     );
     const xv = f32(args.backend, x), wv = f32(args.backend, filter);
     if (!ci || !xv || !wv) return fallback(name, args);
-    return out(args.backend, ci.outShape, conv2dForward(blas, xv, wv, ci));
+    return out(
+      args.backend,
+      ci.outShape,
+      conv2dForward(blas, xv, wv, ci, engine.dnnl),
+    );
   };
 
   const fusedActivations = new Set(["linear", "relu"]);
@@ -519,7 +574,7 @@ export function nativeKernels(
       return out(
         args.backend,
         ci.inShape,
-        conv2dBackpropInput(blas, dyv, wv, ci),
+        conv2dBackpropInput(blas, dyv, wv, ci, engine.dnnl),
       );
     },
     Conv2DBackpropFilter: (args) => {
@@ -531,7 +586,7 @@ export function nativeKernels(
       return out(
         args.backend,
         ci.filterShape,
-        conv2dBackpropFilter(blas, xv, dyv, ci),
+        conv2dBackpropFilter(blas, xv, dyv, ci, engine.dnnl),
       );
     },
     BatchMatMul: (args) => {
