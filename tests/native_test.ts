@@ -288,6 +288,9 @@ Deno.test({
         tf.mean(xt, [2, 3]),
         tf.sum(xt),
         tf.mean(xt, [1]),
+        tf.mean(xt, [1, 2]),
+        tf.sum(xt, [1, 2], true),
+        tf.sum(xt, [2]),
       ];
     });
     await compare("slice, pad, tile", () => {

@@ -259,27 +259,33 @@ function reduce(
     const rank = x.shape.length;
     const axes = axesOf(args.attrs!.axis, rank);
     const keepDims = Boolean(args.attrs!.keepDims);
-    const leading = axes.every((a, i) => a === i);
-    const trailing = axes.every((a, i) => a === rank - axes.length + i);
-    if (!xv || axes.length === 0 || !(leading || trailing)) {
+    // one contiguous run of axes: [outer, reduced, inner] (global pooling reduces the middle)
+    const contiguous = axes.every((a, i) => a === axes[0] + i);
+    if (!xv || axes.length === 0 || !contiguous) {
       return cpu.get(name)!(args as never) as TensorInfo;
     }
     const reduced = sizeOf(axes.map((a) => x.shape[a]));
+    const inner = sizeOf(x.shape.slice(axes[axes.length - 1] + 1));
     const kept = reduced === 0 ? 0 : xv.length / reduced;
     const out = pool.take(kept);
     const scale = mean ? 1 / reduced : 1;
-    if (leading) {
-      const acc = new Float64Array(kept);
-      for (let o = 0; o < xv.length; o += kept) {
-        for (let j = 0; j < kept; j++) acc[j] += xv[o + j];
-      }
-      for (let j = 0; j < kept; j++) out[j] = acc[j] * scale;
-    } else {
+    if (inner === 1) {
       for (let r = 0; r < kept; r++) {
         let s = 0;
         const o = r * reduced;
         for (let j = 0; j < reduced; j++) s += xv[o + j];
         out[r] = s * scale;
+      }
+    } else {
+      const acc = new Float64Array(inner);
+      const block = reduced * inner;
+      for (let b = 0; b * inner < kept; b++) {
+        acc.fill(0);
+        const end = (b + 1) * block;
+        for (let o = b * block; o < end; o += inner) {
+          for (let j = 0; j < inner; j++) acc[j] += xv[o + j];
+        }
+        for (let j = 0; j < inner; j++) out[b * inner + j] = acc[j] * scale;
       }
     }
     const shape = keepDims
