@@ -252,7 +252,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "native elementwise, unary, reduction, slice, pad, tile and batch-norm kernels equal the cpu backend's on broadcast shapes",
+    "native elementwise, unary, reduction, slice, pad, mirror pad, tile and batch-norm kernels equal the cpu backend's on broadcast shapes",
   ignore,
   async fn() {
     const rng = new Rng(4);
@@ -275,8 +275,21 @@ Deno.test({
         tf.squaredDifference(xt, tf.reshape(vt, [1, 1, 1, 5])),
         tf.mul(xt, s),
         tf.sub(xt, xt),
+        // per-image, per-row and middle-axis broadcasts
+        tf.mul(tf.tensor4d(x.slice(0, 2), [2, 1, 1, 1]), xt),
+        tf.sub(xt, tf.tensor4d(x.slice(0, 2), [2, 1, 1, 1])),
+        tf.div(tf.tensor4d(m.slice(0, 10), [2, 1, 1, 5]), pt),
+        tf.add(
+          tf.tensor2d(x.slice(0, 24), [4, 6]),
+          tf.tensor2d(v.slice(0, 4), [4, 1]),
+        ),
+        tf.squaredDifference(
+          tf.tensor3d(v.slice(0, 3), [3, 1, 1]),
+          tf.reshape(xt, [6, 4, 5]).slice(0, 3),
+        ),
         // a broadcast the fast path does not cover, answered by the fallback
         tf.add(tf.tensor2d(v, [5, 1]), tf.tensor2d(v, [1, 5])),
+        tf.mul(tf.tensor4d(x.slice(0, 8), [2, 1, 4, 1]), xt),
       ];
     });
     await compare("reductions", () => {
@@ -301,6 +314,9 @@ Deno.test({
         tf.slice(xt, [0, 0, 0, 0], [-1, -1, -1, -1]),
         tf.pad(xt, [[0, 0], [1, 1], [2, 1], [0, 0]]),
         tf.pad(xt, [[1, 0], [0, 0], [0, 0], [0, 2]], 0.5),
+        tf.mirrorPad(xt, [[0, 0], [2, 1], [3, 3], [0, 0]], "reflect"),
+        tf.mirrorPad(xt, [[1, 1], [0, 2], [4, 2], [1, 0]], "symmetric"),
+        tf.mirrorPad(tf.tensor1d(v), [[3, 4]], "symmetric"),
         tf.tile(tf.reshape(tf.tensor1d(v), [1, 1, 1, 5]), [2, 3, 4, 1]),
         tf.tile(xt, [1, 2, 1, 1]),
         tf.relu(xt),

@@ -173,6 +173,32 @@ export function binaryPeriodic(
   }
 }
 
+/**
+ * For a `small` operand broadcast against `big` (the output's shape): the
+ * split `[outer, middle, inner]` of `big` where `small` has the outer and
+ * inner extents and ones in between (`[B, 1, 1, C]` against `[B, H, W, C]`,
+ * a per-image `[B, 1, 1, 1]`, a trailing `[C]`); undefined for any other
+ * broadcast.
+ */
+export function blockSplit(
+  small: readonly number[],
+  big: readonly number[],
+): [number, number, number] | undefined {
+  const r = big.length;
+  if (small.length > r) return undefined;
+  const s = [...new Array(r - small.length).fill(1), ...small];
+  let i = 0;
+  while (i < r && s[i] === big[i]) i++;
+  let j = i;
+  while (j < r && s[j] === 1) j++;
+  for (let k = j; k < r; k++) if (s[k] !== big[k]) return undefined;
+  return [
+    sizeOf(big.slice(0, i)),
+    sizeOf(big.slice(i, j)),
+    sizeOf(big.slice(j)),
+  ];
+}
+
 function binary(op: Op, name: string, cpu: ReadonlyMap<string, KernelFunc>) {
   return (args: Args): TensorInfo => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
@@ -184,12 +210,35 @@ function binary(op: Op, name: string, cpu: ReadonlyMap<string, KernelFunc>) {
       );
       const n = sizeOf(shape);
       const na = av.length, nb = bv.length;
-      const ok = n === 0 || (na === n && nb === n) ||
-        (na === n && isTrailing(b.shape, shape)) ||
-        (nb === n && isTrailing(a.shape, shape));
-      if (ok) {
+      const split = n === 0 || (na === n && nb === n)
+        ? [1, 1, n]
+        : na === n
+        ? blockSplit(b.shape, shape)
+        : nb === n
+        ? blockSplit(a.shape, shape)
+        : undefined;
+      if (split) {
         const out = pool.take(n);
-        if (n > 0) binaryPeriodic(op, av, na, bv, nb, out);
+        const [outer, middle, inner] = split;
+        if (n === 0) {
+          // nothing to compute
+        } else if (outer === 1) {
+          binaryPeriodic(op, av, na, bv, nb, out);
+        } else {
+          // each outer block is a plain periodic broadcast of `inner` values
+          const block = middle * inner;
+          const sa = na === n ? block : inner, sb = nb === n ? block : inner;
+          for (let o = 0; o < outer; o++) {
+            binaryPeriodic(
+              op,
+              av.subarray(o * sa, (o + 1) * sa),
+              sa,
+              bv.subarray(o * sb, (o + 1) * sb),
+              sb,
+              out.subarray(o * block, (o + 1) * block),
+            );
+          }
+        }
         return args.backend.makeTensorInfo(shape, "float32", out);
       }
     }
@@ -344,6 +393,48 @@ function blockCopy(
   }
 }
 
+/**
+ * Mirror padding (`reflect` repeats no edge value, `symmetric` repeats it):
+ * each axis gets a table from output to input index, and the output is
+ * walked once with the innermost axis read through its table.
+ */
+export function mirrorPadValues(
+  x: Float32Array,
+  shape: readonly number[],
+  paddings: readonly (readonly [number, number])[],
+  symmetric: boolean,
+  out: Float32Array,
+): void {
+  const rank = shape.length;
+  const outShape = shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+  const maps = shape.map((d, k) => {
+    const m = new Int32Array(outShape[k]);
+    for (let o = 0; o < m.length; o++) {
+      let i = o - paddings[k][0];
+      if (i < 0) i = symmetric ? -i - 1 : -i;
+      else if (i >= d) i = symmetric ? 2 * d - 1 - i : 2 * (d - 1) - i;
+      m[o] = i;
+    }
+    return m;
+  });
+  const strides = new Array<number>(rank).fill(1);
+  for (let k = rank - 2; k >= 0; k--) {
+    strides[k] = strides[k + 1] * shape[k + 1];
+  }
+  const last = maps[rank - 1], runs = out.length / last.length;
+  const idx = new Array<number>(rank - 1).fill(0);
+  let o = 0;
+  for (let r = 0; r < runs; r++) {
+    let base = 0;
+    for (let k = 0; k < rank - 1; k++) base += maps[k][idx[k]] * strides[k];
+    for (let j = 0; j < last.length; j++) out[o++] = x[base + last[j]];
+    for (let k = rank - 2; k >= 0; k--) {
+      if (++idx[k] < outShape[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
 /** Kernel configs for `backendName`; `cpu` holds the fallbacks. */
 export function fastKernels(
   backendName: string,
@@ -431,6 +522,19 @@ export function fastKernels(
       const out = pool.take(sizeOf(size));
       if (out.length > 0) blockCopy(xv, x.shape, out, size, begin, true);
       return args.backend.makeTensorInfo(size, "float32", out);
+    },
+    MirrorPad: (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      const xv = f32(args.backend, x);
+      const paddings = args.attrs!.paddings as [number, number][];
+      const mode = args.attrs!.mode as string;
+      if (!xv || x.shape.length === 0 || xv.length === 0) {
+        return cpu.get("MirrorPad")!(args as never) as TensorInfo;
+      }
+      const shape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+      const out = pool.take(sizeOf(shape));
+      mirrorPadValues(xv, x.shape, paddings, mode === "symmetric", out);
+      return args.backend.makeTensorInfo(shape, "float32", out);
     },
     PadV2: (args) => {
       const { x } = args.inputs as { x: TensorInfo };
