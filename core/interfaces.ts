@@ -87,6 +87,21 @@ export interface SelfLabelBatch {
   weak: tf.Tensor2D;
   /** Raw logits of strongly augmented views of the same images, `[N, C]`. */
   strongLogits: tf.Tensor2D;
+  /**
+   * What the loss's `pseudoLabels` read from `weak` before the gradient
+   * tape; the pipeline always passes it when the loss has that method.
+   */
+  pseudo?: PseudoLabels;
+}
+
+/** Pseudo-labels of a batch, read from its weak-view predictions. */
+export interface PseudoLabels {
+  /** The class of each sample's top weak prediction, `[N]`. */
+  targets: Int32Array;
+  /** Each sample's weight in the loss; 0 when not confident enough, `[N]`. */
+  weights: Float32Array;
+  /** How many samples are confident enough to count. */
+  confident: number;
 }
 
 /** Stage-1 loss (e.g. the double contrastive loss). */
@@ -109,6 +124,13 @@ export interface ClusteringLoss {
 export interface SelfLabelLoss {
   readonly name: string;
   readonly stage: "selflabel";
+  /**
+   * Reads the weak predictions into pseudo-labels before the gradient tape.
+   * Async because a GPU backend (webgpu under Deno) cannot read tensors
+   * synchronously, and `compute` runs inside the tape, where nothing can be
+   * awaited.
+   */
+  pseudoLabels?(weak: tf.Tensor2D): Promise<PseudoLabels>;
   compute(batch: SelfLabelBatch): LossValue;
 }
 

@@ -303,6 +303,36 @@ Deno.test("selfLabelLoss is zero with a zero gradient when no sample is confiden
   tf.dispose([weak, logits, v, grads[logits.name]]);
 });
 
+Deno.test("the self-label plugin's pseudo-labels, read asynchronously before the tape, give the very loss and gradient of a synchronous read", async () => {
+  const rng = new Rng(11);
+  const loss: SelfLabelLoss = build(selfLabel, { threshold: 0.9 });
+  const weak = tf.tensor2d(
+    softmaxRows(randn(rng, 16, 10).map((r) => r.map((v) => v * 6))),
+  );
+  const logits = tf.variable(tf.tensor2d(randn(rng, 16, 10)));
+  const pseudo = await loss.pseudoLabels!(weak);
+  assert.ok(pseudo.confident > 0 && pseudo.confident < 16);
+  const [withPseudo, withoutPseudo] = [pseudo, undefined].map((p) =>
+    tf.variableGrads(
+      () => loss.compute({ weak, strongLogits: logits, pseudo: p }).total,
+      [logits],
+    )
+  );
+  assert.equal(value(withPseudo.value), value(withoutPseudo.value));
+  assert.deepEqual(
+    [...withPseudo.grads[logits.name].dataSync()],
+    [...withoutPseudo.grads[logits.name].dataSync()],
+  );
+  tf.dispose([
+    weak,
+    logits,
+    withPseudo.value,
+    withoutPseudo.value,
+    withPseudo.grads[logits.name],
+    withoutPseudo.grads[logits.name],
+  ]);
+});
+
 // --- each loss falls over a few Adam steps, with finite gradients ---
 
 function descend(

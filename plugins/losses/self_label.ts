@@ -7,7 +7,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { PluginDef } from "../../core/registry.ts";
-import type { LossValue, SelfLabelLoss } from "../../core/interfaces.ts";
+import type {
+  LossValue,
+  PseudoLabels,
+  SelfLabelLoss,
+} from "../../core/interfaces.ts";
 
 /**
  * Per-sample weights of the confidence-masked cross-entropy, from the weak
@@ -22,7 +26,7 @@ export function selfLabelWeights(
   c: number,
   threshold: number,
   balance: boolean,
-): { weights: Float32Array; targets: Int32Array; confident: number } {
+): PseudoLabels {
   const targets = new Int32Array(n);
   const weights = new Float32Array(n);
   const counts = new Float64Array(c);
@@ -48,12 +52,29 @@ export function selfLabelWeights(
 }
 
 /**
+ * {@linkcode selfLabelWeights} of a weak-prediction tensor `[n, c]`, read
+ * with `await data()` so that it works on every backend, webgpu included.
+ */
+export async function readPseudoLabels(
+  weak: tf.Tensor2D,
+  threshold = 0.99,
+  balance = true,
+): Promise<PseudoLabels> {
+  const [n, c] = weak.shape;
+  return selfLabelWeights(await weak.data(), n, c, threshold, balance);
+}
+
+/**
  * The self-labelling loss: `sum_i w_i CE(strong_i, y_i) / sum_i w_i` over
  * the confident samples (PyTorch's weighted-mean cross-entropy, as SCAN),
  * with `y_i` the argmax of the weak prediction and `w_i` from
  * {@linkcode selfLabelWeights}. `weak` carries no gradient (it is read into
  * JS). When no sample is confident the loss is 0 with a zero gradient (it is
  * `0 * sum(strongLogits)`, so optimisers still see the variables connected).
+ *
+ * Pass `pseudo` from {@linkcode readPseudoLabels} (as the pipeline does) to
+ * compute it without reading `weak`; without it `weak` is read
+ * synchronously, which the webgpu backend refuses.
  *
  * Terms: `cross_entropy` (equal to total) and `confident`, the share of
  * samples above the threshold, a diagnostic that is not part of the total.
@@ -63,15 +84,11 @@ export function selfLabelLoss(
   strongLogits: tf.Tensor2D,
   threshold = 0.99,
   balance = true,
+  pseudo?: PseudoLabels,
 ): LossValue {
   const [n, c] = weak.shape;
-  const { weights, targets, confident } = selfLabelWeights(
-    weak.dataSync(),
-    n,
-    c,
-    threshold,
-    balance,
-  );
+  const { weights, targets, confident } = pseudo ??
+    selfLabelWeights(weak.dataSync(), n, c, threshold, balance);
   return tf.tidy(() => {
     const share = tf.scalar(n === 0 ? 0 : confident / n);
     if (confident === 0) {
@@ -114,8 +131,17 @@ export const selfLabel: PluginDef<SelfLabelLoss, typeof schema> = {
     return {
       name: "self-label",
       stage: "selflabel",
-      compute({ weak, strongLogits }) {
-        return selfLabelLoss(weak, strongLogits, threshold, class_balance);
+      pseudoLabels(weak) {
+        return readPseudoLabels(weak, threshold, class_balance);
+      },
+      compute({ weak, strongLogits, pseudo }) {
+        return selfLabelLoss(
+          weak,
+          strongLogits,
+          threshold,
+          class_balance,
+          pseudo,
+        );
       },
     };
   },
