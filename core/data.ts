@@ -21,14 +21,16 @@ export function readBatch(
 
 /**
  * Runs `fn` over `indices` in batches of `batchSize`; `fn` returns rows
- * `[B, D]` that are copied into one `[n, D]` array.
+ * `[B, D]` that are copied into one `[n, D]` array. Rows are read with
+ * `await data()` because a GPU backend (webgpu under Deno) cannot read them
+ * synchronously.
  */
-export function mapBatches(
+export async function mapBatches(
   dataset: Dataset,
   indices: ArrayLike<number>,
   batchSize: number,
   fn: (images: tf.Tensor4D) => tf.Tensor2D,
-): { data: Float32Array; dim: number } {
+): Promise<{ data: Float32Array; dim: number }> {
   let out: Float32Array | undefined;
   let dim = 0;
   for (let start = 0; start < indices.length; start += batchSize) {
@@ -40,7 +42,7 @@ export function mapBatches(
     const rows = tf.tidy(() => fn(readBatch(dataset, idx)));
     dim = rows.shape[1];
     out ??= new Float32Array(indices.length * dim);
-    out.set(rows.dataSync() as Float32Array, start * dim);
+    out.set(await rows.data() as Float32Array, start * dim);
     rows.dispose();
   }
   return { data: out ?? new Float32Array(0), dim };

@@ -135,10 +135,12 @@ export interface WeightsManifest {
 /**
  * All weights of `model` (trainable ones and batch-norm statistics), in
  * `model.weights` order, as one little-endian float32 buffer and a manifest.
+ * Async because weights on a GPU backend (webgpu under Deno) can only be
+ * read with `await data()`.
  */
-export function serializeWeights(
+export async function serializeWeights(
   model: tf.LayersModel,
-): { manifest: WeightsManifest; data: ArrayBuffer } {
+): Promise<{ manifest: WeightsManifest; data: ArrayBuffer }> {
   const values = model.getWeights();
   const manifest: WeightsManifest = {
     weights: model.weights.map((w, i) => ({
@@ -156,7 +158,7 @@ export function serializeWeights(
         `Cannot snapshot weight of dtype ${v.dtype}; expected float32 weights`,
       );
     }
-    data.set(v.dataSync() as Float32Array, offset);
+    data.set(await v.data() as Float32Array, offset);
     offset += v.size;
   }
   return { manifest, data: data.buffer };

@@ -292,7 +292,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunMetrics> {
   const finalActivate = finalHead === models.cluster
     ? plugins.clusterHead
     : plugins.clusteringHead;
-  const probs = predictProbs(
+  const probs = await predictProbs(
     dataset,
     models.backbone,
     finalHead,
@@ -419,7 +419,13 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
       view1.dispose();
       view2.dispose();
       applyGradients(optimizer, vars, grads, cfg.weight_decay);
-      const lossValue = finite(value, terms, "representation", epoch, step);
+      const lossValue = await finite(
+        value,
+        terms,
+        "representation",
+        epoch,
+        step,
+      );
       accumulate(sums, lossValue, terms);
       events.emit({
         type: "step",
@@ -437,7 +443,7 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
     }
     // end of epoch: monitor on a fixed sample, then checkpoint
     const sample = config.evaluate.every_epoch && loss.uses.cluster
-      ? sampleAssignments(ctx, models.cluster, plugins.clusterHead)
+      ? await sampleAssignments(ctx, models.cluster, plugins.clusterHead)
       : undefined;
     events.emit({
       type: "epoch",
@@ -455,13 +461,13 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
   optimizer.dispose();
 
   // stage-1 outputs: features, embeddings, and what stage 1 alone scores
-  const features = mapBatches(
+  const features = await mapBatches(
     dataset,
     range(dataset.size),
     PREDICT_BATCH,
     (x) => models.backbone.apply(x, { training: false }) as tf.Tensor2D,
   );
-  const embeddings = mapBatches(
+  const embeddings = await mapBatches(
     dataset,
     range(dataset.size),
     PREDICT_BATCH,
@@ -488,7 +494,7 @@ async function trainRepresentation(ctx: StageContext): Promise<void> {
   );
   if (dataset.labels) {
     if (loss.uses.cluster) {
-      const probs = predictProbs(
+      const probs = await predictProbs(
         dataset,
         models.backbone,
         models.cluster,
@@ -567,13 +573,18 @@ async function trainClustering(
     await restoreOptimizer(optimizer, ctx.optimizerWeights);
   }
   let bestWeights = ctx.bestTensors?.map((t) => tf.tensor(t.data, t.shape));
-  const cached = !cfg.update_backbone && !cfg.augment
-    ? (() => {
-      const f = mapBatches(dataset, range(n), PREDICT_BATCH, (x) =>
-        models.backbone.apply(x, { training: false }) as tf.Tensor2D);
-      return tf.tensor2d(f.data, [n, f.dim]); // [N, F]
-    })()
-    : undefined;
+  // a frozen backbone on unaugmented images gives each image one feature
+  // vector for the whole stage: computed once here
+  let cached: tf.Tensor2D | undefined;
+  if (!cfg.update_backbone && !cfg.augment) {
+    const f = await mapBatches(
+      dataset,
+      range(n),
+      PREDICT_BATCH,
+      (x) => models.backbone.apply(x, { training: false }) as tf.Tensor2D,
+    );
+    cached = tf.tensor2d(f.data, [n, f.dim]); // [N, F]
+  }
   events.emit({
     type: "phase-start",
     phase: "clustering",
@@ -663,11 +674,9 @@ async function trainClustering(
       neighbourImages?.dispose();
       frozen?.forEach((t) => t.dispose());
       applyGradients(optimizer, vars, grads, cfg.weight_decay);
-      const lossValue = finite(value, terms, "clustering", epoch, step);
-      perHead.forEach((t, h) => {
-        headSums[h] += t.dataSync()[0];
-        t.dispose();
-      });
+      const lossValue = await finite(value, terms, "clustering", epoch, step);
+      (await readScalars(perHead)).forEach((v, h) => headSums[h] += v);
+      tf.dispose(perHead);
       accumulate(sums, lossValue, terms);
       events.emit({
         type: "step",
@@ -699,7 +708,7 @@ async function trainClustering(
     });
     const bestHead = models.heads[ctx.best!.head];
     const sample = config.evaluate.every_epoch
-      ? sampleAssignments(ctx, bestHead, plugins.clusteringHead)
+      ? await sampleAssignments(ctx, bestHead, plugins.clusteringHead)
       : undefined;
     events.emit({
       type: "epoch",
@@ -738,7 +747,7 @@ async function trainClustering(
     });
   }
   const head = models.heads[ctx.best?.head ?? 0];
-  const probs = predictProbs(
+  const probs = await predictProbs(
     dataset,
     models.backbone,
     head,
@@ -795,6 +804,9 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
           tf.Tensor4D,
         ];
       });
+      // the tape cannot await, so what the loss needs from the weak
+      // predictions is read here (GPU backends cannot read synchronously)
+      const pseudo = await plugins.selfLabelLoss.pseudoLabels?.(weak);
       const terms: Record<string, tf.Scalar> = {};
       const { value, grads } = tf.variableGrads(() => {
         const logits = head.apply(
@@ -804,6 +816,7 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
         const out = plugins.selfLabelLoss.compute({
           weak,
           strongLogits: logits,
+          pseudo,
         });
         for (const [k, v] of Object.entries(out.terms)) terms[k] = tf.keep(v);
         return out.total;
@@ -811,7 +824,7 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
       weak.dispose();
       strong.dispose();
       applyGradients(optimizer, vars, grads, cfg.weight_decay);
-      const lossValue = finite(value, terms, "selflabel", epoch, step);
+      const lossValue = await finite(value, terms, "selflabel", epoch, step);
       accumulate(sums, lossValue, terms);
       events.emit({
         type: "step",
@@ -828,7 +841,7 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
       await nextTurn();
     }
     const sample = config.evaluate.every_epoch
-      ? sampleAssignments(ctx, head, plugins.clusteringHead)
+      ? await sampleAssignments(ctx, head, plugins.clusteringHead)
       : undefined;
     events.emit({
       type: "epoch",
@@ -844,7 +857,7 @@ async function trainSelfLabel(ctx: StageContext): Promise<void> {
     await saveCheckpoint(ctx, "selflabel", epoch + 1, optimizer);
   }
   optimizer.dispose();
-  const probs = predictProbs(
+  const probs = await predictProbs(
     dataset,
     models.backbone,
     head,
@@ -1007,16 +1020,31 @@ function applyGradients(
   if (weightDecay > 0) { for (const { tensor } of list) tensor.dispose(); }
 }
 
-function finite(
+/**
+ * Scalars' values, read with `await data()`: a GPU backend (webgpu under
+ * Deno) cannot read synchronously, and starting every read before awaiting
+ * any lets their transfers overlap.
+ */
+async function readScalars(scalars: tf.Scalar[]): Promise<number[]> {
+  const values = await Promise.all(scalars.map((t) => t.data()));
+  return values.map((v) => v[0]);
+}
+
+/** Reads a step's loss and terms, then frees them; throws if the loss is not finite. */
+async function finite(
   value: tf.Scalar,
   terms: Record<string, tf.Scalar>,
   phase: Phase,
   epoch: number,
   step: number,
-): { loss: number; terms: Record<string, number> } {
-  const loss = value.dataSync()[0];
+): Promise<{ loss: number; terms: Record<string, number> }> {
+  const names = Object.keys(terms);
+  const [loss, ...termValues] = await readScalars([
+    value,
+    ...names.map((k) => terms[k]),
+  ]);
   const out: Record<string, number> = {};
-  for (const [k, t] of Object.entries(terms)) out[k] = t.dataSync()[0];
+  names.forEach((k, i) => out[k] = termValues[i]);
   // a loss with one term may return that term as its total: read all, then free
   tf.dispose([value, ...Object.values(terms)]);
   if (!Number.isFinite(loss)) {
@@ -1056,13 +1084,13 @@ function meanTerms(
   return out;
 }
 
-function predictProbs(
+async function predictProbs(
   dataset: Dataset,
   backbone: tf.LayersModel,
   head: tf.LayersModel,
   plugin: Head,
-): Float32Array {
-  return mapBatches(
+): Promise<Float32Array> {
+  return (await mapBatches(
     dataset,
     range(dataset.size),
     PREDICT_BATCH,
@@ -1072,15 +1100,15 @@ function predictProbs(
           training: false,
         }) as tf.Tensor2D,
       ),
-  ).data;
+  )).data;
 }
 
-function sampleAssignments(
+async function sampleAssignments(
   ctx: StageContext,
   head: tf.LayersModel,
   plugin: Head,
 ) {
-  const probs = mapBatches(
+  const probs = (await mapBatches(
     ctx.dataset,
     ctx.evalIdx,
     PREDICT_BATCH,
@@ -1090,7 +1118,7 @@ function sampleAssignments(
           training: false,
         }) as tf.Tensor2D,
       ),
-  ).data;
+  )).data;
   const { labels } = argmaxRows(probs, ctx.clusters);
   return {
     scores: ctx.score(labels, ctx.evalIdx),

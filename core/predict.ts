@@ -7,7 +7,7 @@
  * ```ts
  * import { assignClusters, bundledRegistries, loadRun } from "../mod.ts";
  * const run = await loadRun("runs/default-x", bundledRegistries());
- * const { labels, confidence } = assignClusters(run, dataset); // dataset of run.inputShape
+ * const { labels, confidence } = await assignClusters(run, dataset); // dataset of run.inputShape
  * run.dispose();
  * ```
  *
@@ -224,10 +224,10 @@ export async function loadRun(
  * Assigns every image of `dataset` to a cluster of `run`. The dataset's
  * images must have the run's input shape (`run.inputShape`).
  */
-export function assignClusters(
+export async function assignClusters(
   run: TrainedRun,
   dataset: Dataset,
-): Assignments {
+): Promise<Assignments> {
   const [h, w, c] = run.inputShape;
   if (
     dataset.shape[0] !== h || dataset.shape[1] !== w || dataset.shape[2] !== c
@@ -239,7 +239,7 @@ export function assignClusters(
     );
   }
   // the same computation as the run's final assignment (core/pipeline.ts)
-  const { data: probs } = mapBatches(
+  const { data: probs } = await mapBatches(
     dataset,
     range(dataset.size),
     PREDICT_BATCH,

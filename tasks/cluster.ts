@@ -152,7 +152,7 @@ async function main(): Promise<number> {
     });
     const dataset = await readFolder(flags.images, run, registries, events);
     for (const w of warnings) console.error(w);
-    const { labels, confidence } = assignClusters(run, dataset);
+    const { labels, confidence } = await assignClusters(run, dataset);
 
     const lines = ["file,cluster,confidence"];
     for (let i = 0; i < labels.length; i++) {

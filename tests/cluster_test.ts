@@ -227,7 +227,7 @@ Deno.test("loadRun and assignClusters give a script the same clusters as the run
   assert.deepEqual(run.inputShape, [28, 28, 1]);
   assert.equal(run.clusters, 10);
   assert.equal(run.headName, "clustering_head");
-  const { labels, probs } = assignClusters(run, dataset!);
+  const { labels, probs } = await assignClusters(run, dataset!);
   assert.deepEqual([...labels], assignments.map((a) => a.cluster));
   for (let i = 0; i < N; i++) {
     let sum = 0;

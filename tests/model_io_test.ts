@@ -89,10 +89,10 @@ Deno.test("loading from a folder without model.json throws a DataError naming th
   fs.rmSync(dir, { recursive: true });
 });
 
-Deno.test("serializeWeights and restoreWeights carry every weight, BN statistics included, into a fresh model", () => {
+Deno.test("serializeWeights and restoreWeights carry every weight, BN statistics included, into a fresh model", async () => {
   const source = tinyResnet(1);
   trainOneStep(source);
-  const { manifest, data } = serializeWeights(source);
+  const { manifest, data } = await serializeWeights(source);
   assert.equal(manifest.weights.length, source.weights.length);
   assert.ok(manifest.weights.some((w) => w.name.endsWith("moving_mean")));
   const target = tinyResnet(2);
@@ -110,10 +110,10 @@ Deno.test("serializeWeights and restoreWeights carry every weight, BN statistics
   target.dispose();
 });
 
-Deno.test("restoreWeights rejects a snapshot of another width with a DataError naming the weight", () => {
+Deno.test("restoreWeights rejects a snapshot of another width with a DataError naming the weight", async () => {
   const narrow = buildMlp(4, 8, 3, 1);
   const wide = buildMlp(4, 16, 3, 1);
-  const { manifest, data } = serializeWeights(narrow);
+  const { manifest, data } = await serializeWeights(narrow);
   assert.throws(() => restoreWeights(wide, manifest, data), (e: unknown) => {
     assert.ok(e instanceof DataError);
     assert.match(e.message, /shape \[4,8\] .* has \[4,16\]/);
