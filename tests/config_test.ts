@@ -231,7 +231,7 @@ Deno.test("presets inherit from base, the ablation rows from default, and all of
   const def = resolveConfig({ preset: "default" });
   const origin = resolveConfig({ preset: "ablation-origin" });
   assert.equal(base.representation.epochs, 500);
-  assert.equal(def.representation.epochs, 6);
+  assert.equal(def.representation.epochs, 10);
   // default leaves the loss to base
   assert.deepEqual(def.representation.loss, base.representation.loss);
   // the ablation row changes the views and keeps default's budget
