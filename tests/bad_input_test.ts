@@ -16,6 +16,7 @@ import { CONFIG_SCHEMA, configToYaml } from "../core/config.ts";
 import { resolveConfig } from "../core/resolve.ts";
 import { writeCheckpoint } from "../core/checkpoint.ts";
 import { VERSION } from "../core/version.ts";
+import { TEST_BACKEND } from "./tiny.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const tmp = Deno.makeTempDirSync({ prefix: "clknn-bad-input-" });
@@ -28,7 +29,7 @@ const BASE = [
   "--output",
   out,
   "--set",
-  "backend=native",
+  `backend=${TEST_BACKEND}`,
   "--set",
   "dataset.options.limit=60",
   "--set",
@@ -590,7 +591,7 @@ for (const [name, [files, expect]] of Object.entries(corruptions)) {
 
 const runConfig = resolveConfig({
   sets: [
-    "backend=native",
+    `backend=${TEST_BACKEND}`,
     "dataset.options.limit=60",
     "mine.k=5",
     `output=${out}`,

@@ -8,6 +8,7 @@ import {
   VERSION,
 } from "../mod.ts";
 import { TINY_MLP } from "./tiny_plugin.ts";
+import { TEST_BACKEND } from "./tiny.ts";
 
 interface Result {
   code: number;
@@ -162,7 +163,7 @@ Deno.test("every mistake exits 2 with one line and makes no run folder", async (
   for (const [args, message] of cases) {
     const result = await train(
       "--backend",
-      "native",
+      TEST_BACKEND,
       "--output",
       output,
       "--name",
@@ -189,7 +190,7 @@ Deno.test("a folder that already holds a run is refused and left as it was", asy
   const result = await train(
     "-q",
     "--backend",
-    "native",
+    TEST_BACKEND,
     "--output",
     dir,
     "--name",
@@ -207,7 +208,7 @@ Deno.test("a mistake found only once the data is loaded stops before training an
   const result = await train(
     "-q",
     "--backend",
-    "native",
+    TEST_BACKEND,
     "--output",
     dir,
     "--name",

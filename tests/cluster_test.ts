@@ -12,7 +12,7 @@ import {
   resolveConfig,
   train,
 } from "../mod.ts";
-import { TINY } from "./tiny.ts";
+import { TEST_BACKEND, TINY } from "./tiny.ts";
 
 const N = 40;
 
@@ -163,7 +163,7 @@ Deno.test("a folder of the run's own images gets the run's own clusters, one CSV
   assert.match(
     lines[0],
     new RegExp(
-      `^${N} images of .* -> 10 clusters of .*\\(clustering head, native\\); CSV in `,
+      `^${N} images of .* -> 10 clusters of .*\\(clustering head, ${TEST_BACKEND}\\); CSV in `,
     ),
   );
   const sizes = lines.slice(1).map((l) =>

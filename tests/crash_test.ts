@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readCheckpoint, writeCheckpoint } from "../core/checkpoint.ts";
 import type { ClknnEvent } from "../core/events.ts";
+import { TEST_BACKEND } from "./tiny.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TRAIN = join(ROOT, "tasks", "train.ts");
@@ -18,7 +19,7 @@ const ROWS = 60;
 
 /** 60 images, a small convnet, 3 steps an epoch: a run takes seconds. */
 const TINY = [
-  "backend=native",
+  `backend=${TEST_BACKEND}`,
   `dataset.options.limit=${ROWS}`,
   "model.backbone=small-convnet",
   "model.instance_head.options.hidden=16",
