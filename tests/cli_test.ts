@@ -8,32 +8,13 @@ import {
   VERSION,
 } from "../mod.ts";
 import { TINY_MLP } from "./tiny_plugin.ts";
-import { TEST_BACKEND } from "./tiny.ts";
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runTask, type TaskResult, TEST_BACKEND } from "./tiny.ts";
 
 /** Runs `deno task train` as a child process. */
-async function train(...args: string[]): Promise<Result> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "tasks/train.ts", ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
-}
+const train = (...args: string[]) => runTask("train", ...args);
 
 /** Asserts a user error: exit 2, nothing on stdout, one stderr line "error: ...", no stack. */
-function assertOneLineError(result: Result, what: string): string {
+function assertOneLineError(result: TaskResult, what: string): string {
   assert.equal(result.code, 2, `${what}: exit code (stderr: ${result.stderr})`);
   assert.equal(result.stdout, "", `${what}: stdout`);
   assert.doesNotMatch(result.stderr, / {4}at /, `${what}: stack trace`);

@@ -12,33 +12,14 @@ import {
   resolveConfig,
   train,
 } from "../mod.ts";
-import { TEST_BACKEND, TINY } from "./tiny.ts";
+import { runTask, type TaskResult, TEST_BACKEND, TINY } from "./tiny.ts";
 
 const N = 40;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `deno task cluster` as a child process. */
-async function cluster(...args: string[]): Promise<Result> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "tasks/cluster.ts", ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
-}
+const cluster = (...args: string[]) => runTask("cluster", ...args);
 
-function assertOneLineError(result: Result, message: RegExp) {
+function assertOneLineError(result: TaskResult, message: RegExp) {
   assert.equal(result.code, 2, result.stderr);
   assert.equal(result.stdout, "");
   assert.doesNotMatch(result.stderr, / {4}at /);

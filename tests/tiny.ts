@@ -1,6 +1,7 @@
 /**
- * Config overrides shared by the tests that train for real: a run on 100
- * embedded Fashion-MNIST images that takes seconds.
+ * What the tests that train for real share: the backend they train on, the
+ * config overrides of a run on 100 embedded Fashion-MNIST images that takes
+ * seconds, and a runner for the tasks as child processes.
  *
  * @module
  */
@@ -39,3 +40,29 @@ export const TINY = [
   "baseline.max_points=100",
   "baseline.restarts=1",
 ];
+
+/** What a task run as a child process printed and returned. */
+export interface TaskResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one of `tasks/*.ts` (e.g. `"train"`) as a child process, without colour. */
+export async function runTask(
+  task: string,
+  ...args: string[]
+): Promise<TaskResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `tasks/${task}.ts`, ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
