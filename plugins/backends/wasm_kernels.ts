@@ -35,6 +35,13 @@ interface WasmBackendLike extends tf.KernelBackend {
   typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
 }
 
+/** What tfjs passes a kernel function. */
+interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}
+
 /** Runs one of the wasm backend's registered kernels directly on TensorInfos. */
 function run(
   backend: WasmBackendLike,
@@ -120,11 +127,7 @@ function convInfoOf(
  * dilation = stride) -> [Cin, KH, KW, Cout], then transposed back.
  */
 function conv2DBackpropFilter(
-  args: {
-    inputs: tf.NamedTensorInfoMap;
-    backend: unknown;
-    attrs?: tf.NamedAttrMap;
-  },
+  args: KernelArgs,
 ): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -167,11 +170,7 @@ function conv2DBackpropFilter(
  * swapped), stride 1, windowed so the output is exactly the input's shape.
  */
 function conv2DBackpropInput(
-  args: {
-    inputs: tf.NamedTensorInfoMap;
-    backend: unknown;
-    attrs?: tf.NamedAttrMap;
-  },
+  args: KernelArgs,
 ): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const { dy, filter } = args.inputs as {
@@ -233,7 +232,7 @@ function conv2DBackpropInput(
 
 /** Shares the input's buffer instead of copying it. */
 function identity(
-  args: { inputs: tf.NamedTensorInfoMap; backend: unknown },
+  args: KernelArgs,
 ): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const x = args.inputs.x as tf.TensorInfo;
@@ -248,11 +247,7 @@ function identity(
  * convolutions.
  */
 function maxPoolGrad(
-  args: {
-    inputs: tf.NamedTensorInfoMap;
-    backend: unknown;
-    attrs?: tf.NamedAttrMap;
-  },
+  args: KernelArgs,
 ): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const { dy, input } = args.inputs as {
